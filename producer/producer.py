@@ -1,0 +1,229 @@
+"""Ticket producer: sends TICKET_COUNT synthetic tickets to Kafka and waits for every acknowledgement.
+
+Environment (also read from an optional `.env`):
+    KAFKA_BOOTSTRAP_SERVERS  broker list, default localhost:9092
+    KAFKA_TOPIC              topic, default client_tickets
+    TICKET_COUNT             tickets to send, default 200
+    TICKET_SEED              seed of the generator, default 42 (same seed, same tickets)
+    TICKETS_PER_SECOND       rate limit, default 0 (as fast as the broker takes them)
+    PRODUCER_LEDGER          optional path: write the acknowledged ids as JSON lines {"ticket_id", "type"}
+    LOG_LEVEL                default INFO
+
+Run:    python producer/producer.py
+Prints: one summary line (sent / acknowledged / failed, per type); exits 1 if any send failed,
+        2 on bad configuration or an unreachable broker. SIGTERM stops sending, flushes, and exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dotenv import load_dotenv
+from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
+from tickets import Ticket, encode_ticket, generate_tickets
+
+log = logging.getLogger("producer")
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a runnable producer; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str = "localhost:9092"
+    topic: str = "client_tickets"
+    ticket_count: int = 200
+    ticket_seed: int = 42
+    tickets_per_second: float = 0.0
+    ledger_path: Path | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read and validate every variable at once, reporting all problems together."""
+        problems: list[str] = []
+
+        def number(name: str, default: float, kind: type[int] | type[float], minimum: float) -> float:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                problems.append(f"{name}={raw!r} is not {'an integer' if kind is int else 'a number'}")
+                return default
+            if value < minimum:
+                problems.append(f"{name}={raw!r} must be >= {minimum}")
+            return value
+
+        settings = cls(
+            bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or cls.bootstrap_servers,
+            topic=env.get("KAFKA_TOPIC", "").strip() or cls.topic,
+            ticket_count=int(number("TICKET_COUNT", cls.ticket_count, int, 0)),
+            ticket_seed=int(number("TICKET_SEED", cls.ticket_seed, int, 0)),
+            tickets_per_second=number("TICKETS_PER_SECOND", cls.tickets_per_second, float, 0),
+            ledger_path=Path(env["PRODUCER_LEDGER"]) if env.get("PRODUCER_LEDGER") else None,
+            log_level=env.get("LOG_LEVEL", "").strip().upper() or cls.log_level,
+        )
+        if not isinstance(logging.getLevelName(settings.log_level), int):
+            problems.append(f"LOG_LEVEL={settings.log_level!r} is not a logging level")
+        if problems:
+            raise ConfigError("invalid configuration: " + "; ".join(problems))
+        return settings
+
+
+@dataclass
+class Summary:
+    """What happened to each ticket handed to the client; `acked` is the ledger (id -> type)."""
+
+    requested: int
+    sent: int = 0
+    acked: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def line(self) -> str:
+        per_type = Counter(self.acked.values())
+        types = ", ".join(f"{name}={per_type[name]}" for name in sorted(per_type))
+        return (
+            f"sent {self.sent}/{self.requested}, acknowledged {len(self.acked)}, "
+            f"failed {len(self.failed)} ({types or 'none acknowledged'})"
+        )
+
+
+class KafkaUnavailableError(RuntimeError):
+    """The broker or the topic cannot be reached; the message says what to check."""
+
+
+def connect(settings: Settings) -> KafkaProducer:
+    """An idempotent producer (acks=all) that has already seen the topic's partitions."""
+    try:
+        producer = KafkaProducer(
+            bootstrap_servers=settings.bootstrap_servers.split(","),
+            client_id="ticket-producer",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            delivery_timeout_ms=120_000,  # retries until then; idempotence keeps them duplicate-free
+            bootstrap_timeout_ms=20_000,
+            max_block_ms=30_000,
+        )
+    except KafkaTimeoutError as err:
+        raise KafkaUnavailableError(
+            f"cannot reach Kafka at {settings.bootstrap_servers}: is the broker running "
+            "(make broker-up, or the redpanda service) and is KAFKA_BOOTSTRAP_SERVERS right "
+            "for where this runs?"
+        ) from err
+    try:
+        producer.partitions_for(settings.topic)
+    except KafkaTimeoutError as err:
+        producer.close(timeout=0)
+        raise KafkaUnavailableError(
+            f"topic {settings.topic!r} does not exist at {settings.bootstrap_servers}: create it "
+            "(make broker-up does, as does the compose topic-init service) or check KAFKA_TOPIC"
+        ) from err
+    return producer
+
+
+def send_all(
+    producer: KafkaProducer,
+    topic: str,
+    tickets: Iterable[Ticket],
+    summary: Summary,
+    *,
+    tickets_per_second: float = 0.0,
+    stop: threading.Event | None = None,
+) -> Summary:
+    """Send each ticket keyed by id, then block until every send is acknowledged or has failed."""
+    interval = 1.0 / tickets_per_second if tickets_per_second else 0.0
+    started = time.monotonic()
+    for ticket in tickets:
+        if stop is not None and stop.is_set():
+            log.warning("stop requested: no more tickets are sent")
+            break
+        if interval:
+            time.sleep(max(0.0, started + summary.sent * interval - time.monotonic()))
+        key, value = encode_ticket(ticket)
+        future = producer.send(topic, key=key, value=value)
+        future.add_callback(lambda _meta, t=ticket: summary.acked.__setitem__(t.ticket_id, t.type))
+        future.add_errback(lambda exc, t=ticket: summary.failed.__setitem__(t.ticket_id, repr(exc)))
+        summary.sent += 1
+    # flush() returns once every batch is acknowledged or has exhausted delivery_timeout_ms.
+    producer.flush()
+    return summary
+
+
+def write_ledger(path: Path, acked: Mapping[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for ticket_id, ticket_type in acked.items():
+            out.write(json.dumps({"ticket_id": ticket_id, "type": ticket_type}) + "\n")
+
+
+def run(settings: Settings, stop: threading.Event | None = None) -> Summary:
+    """Generate, send and account for the tickets (KafkaUnavailableError: no broker or no topic)."""
+    tickets = generate_tickets(settings.ticket_count, settings.ticket_seed, datetime.now(timezone.utc))
+    producer = connect(settings)
+    summary = Summary(requested=len(tickets))
+    try:
+        send_all(
+            producer,
+            settings.topic,
+            tickets,
+            summary,
+            tickets_per_second=settings.tickets_per_second,
+            stop=stop,
+        )
+    finally:
+        producer.close(timeout=10)
+    return summary
+
+
+def main() -> int:
+    load_dotenv()
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as err:
+        log.error("%s", err)
+        return 2
+    logging.getLogger().setLevel(settings.log_level)
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    log.info(
+        "sending %d tickets (seed %d) to topic %r at %s",
+        settings.ticket_count,
+        settings.ticket_seed,
+        settings.topic,
+        settings.bootstrap_servers,
+    )
+    try:
+        summary = run(settings, stop)
+    except KafkaUnavailableError as err:
+        log.error("%s", err)
+        return 2
+
+    if settings.ledger_path:
+        write_ledger(settings.ledger_path, summary.acked)
+    for ticket_id, reason in list(summary.failed.items())[:10]:
+        log.error("ticket %s was not acknowledged: %s", ticket_id, reason)
+    log.info("%s", summary.line())
+    return 1 if summary.failed or len(summary.acked) < summary.sent else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The exported result: one JSON-lines file `part-00000-<uuid>.json`, replaced atomically.
+
+    {"type":"ACCOUNT","ticket_count":52}
+    {"type":"BILLING","ticket_count":49}
+
+The file keeps its name from one batch to the next and each new version is renamed over the old
+one, so a reader always finds exactly one complete file; a batch that Spark re-runs after a crash
+recomputes the same complete result and rewrites the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+PART_GLOB = "part-00000-*.json"
+
+
+def render_counts(counts: Iterable[tuple[str, int]]) -> str:
+    """JSON lines sorted by type, exactly `{"type":"ACCOUNT","ticket_count":52}`."""
+    return "".join(
+        json.dumps({"type": ticket_type, "ticket_count": int(count)}, separators=(",", ":")) + "\n"
+        for ticket_type, count in sorted(counts)
+    )
+
+
+def current_part(output_dir: Path) -> Path | None:
+    """The part file now in `output_dir`, if any."""
+    parts = sorted(output_dir.glob(PART_GLOB))
+    return parts[0] if parts else None
+
+
+def write_atomically(output_dir: Path, text: str) -> Path:
+    """Replace the part file's content with `text` in one rename; returns the part file's path."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in output_dir.glob(".part-00000-*.tmp"):
+        leftover.unlink()  # left by a writer that was killed mid-write; there is one writer per folder
+    target = current_part(output_dir) or output_dir / f"part-00000-{uuid.uuid4()}.json"
+    # The temporary file is hidden and in the same folder, so the rename stays on one file system.
+    temporary = output_dir / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    with temporary.open("w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, target)
+    directory = os.open(output_dir, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # make the rename itself durable
+    finally:
+        os.close(directory)
+    return target
+
+
+def export_counts(output_dir: Path, counts: Iterable[tuple[str, int]]) -> Path | None:
+    """Write the complete counts; an empty result never replaces a good one (returns None then)."""
+    text = render_counts(counts)
+    if not text:
+        return None
+    return write_atomically(output_dir, text)

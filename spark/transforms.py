@@ -1,0 +1,99 @@
+"""The job's logic as pure DataFrame -> DataFrame functions, batch or streaming alike.
+
+Kafka rows (key, value, topic, partition, offset, ...)
+  -> parse_tickets     ticket columns + topic, partition, offset, raw, reject_reason
+  -> valid_tickets     ticket columns of the rows with no reject_reason
+  -> enrich            + support_team
+  -> count_by_type     (type, ticket_count)
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType, TimestampType
+
+SUPPORT_TEAMS: dict[str, str] = {
+    "TECHNICAL": "Tech Support",
+    "BILLING": "Billing Team",
+    "ACCOUNT": "Account Management",
+    "GENERAL": "General Support",
+}
+
+CORRUPT_RECORD = "_corrupt_record"
+TICKET_SCHEMA = StructType(
+    [
+        StructField("ticket_id", StringType()),
+        StructField("customer_id", StringType()),
+        StructField("type", StringType()),
+        StructField("priority", StringType()),
+        StructField("subject", StringType()),
+        StructField("created_at", TimestampType()),
+    ]
+)
+TICKET_COLUMNS = TICKET_SCHEMA.fieldNames()
+# Without these a message cannot be counted (ticket_id, type) or placed in time (created_at).
+REQUIRED_FIELDS = ("ticket_id", "type", "created_at")
+RAW_PREVIEW_CHARS = 1000
+
+_PARSE_SCHEMA = StructType([*TICKET_SCHEMA.fields, StructField(CORRUPT_RECORD, StringType())])
+_JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
+
+
+def _reject_reason(value: Column, text: Column, ticket: Column) -> Column:
+    """The first reason the message is not a countable ticket, or null when it is one."""
+    reason = (
+        F.when(value.isNull(), F.lit("null value"))
+        .when(F.trim(text) == "", F.lit("empty value"))
+        .when(~F.is_valid_utf8(value), F.lit("invalid UTF-8"))
+        # PERMISSIVE from_json: unparsable text fills the corrupt-record column; JSON `null`,
+        # arrays and scalars give a null struct or a struct of nulls, caught by the checks below.
+        .when(ticket.isNull() | ticket[CORRUPT_RECORD].isNotNull(), F.lit("not a JSON ticket object"))
+    )
+    for name in REQUIRED_FIELDS:
+        reason = reason.when(ticket[name].isNull(), F.lit(f"missing or invalid {name}"))
+    known_types = F.array(*[F.lit(t) for t in sorted(SUPPORT_TEAMS)])
+    return reason.when(
+        ~F.array_contains(known_types, ticket["type"]),
+        F.concat(F.lit("unknown type "), F.to_json(F.struct(ticket["type"].alias("type")))),
+    )
+
+
+def parse_tickets(kafka_rows: DataFrame) -> DataFrame:
+    """Parse each Kafka value with the explicit schema; bad messages stay, tagged with a reason.
+
+    Shape: ticket columns + (topic, partition, offset, raw, reject_reason).
+    """
+    text = F.col("value").cast("string")
+    ticket = F.from_json(text, _PARSE_SCHEMA, _JSON_OPTIONS)
+    return kafka_rows.select(
+        F.col("value"),
+        text.alias("raw"),
+        ticket.alias("ticket"),
+        F.col("topic"),
+        F.col("partition"),
+        F.col("offset"),
+    ).select(
+        *[F.col("ticket")[name].alias(name) for name in TICKET_COLUMNS],
+        F.col("topic"),
+        F.col("partition"),
+        F.col("offset"),
+        F.substring(F.col("raw"), 1, RAW_PREVIEW_CHARS).alias("raw"),
+        _reject_reason(F.col("value"), F.col("raw"), F.col("ticket")).alias("reject_reason"),
+    )
+
+
+def valid_tickets(parsed: DataFrame) -> DataFrame:
+    """The tickets that can be counted, with their own columns only."""
+    return parsed.where(F.col("reject_reason").isNull()).select(*TICKET_COLUMNS)
+
+
+def enrich(tickets: DataFrame) -> DataFrame:
+    """Add the team that handles each ticket type."""
+    teams = F.create_map(*[F.lit(x) for pair in sorted(SUPPORT_TEAMS.items()) for x in pair])
+    return tickets.withColumn("support_team", teams[F.col("type")])
+
+
+def count_by_type(tickets: DataFrame) -> DataFrame:
+    """(type, ticket_count): how many tickets of each type."""
+    return tickets.groupBy("type").agg(F.count(F.lit(1)).alias("ticket_count"))
