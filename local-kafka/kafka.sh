@@ -14,6 +14,15 @@
 # KAFKA_CACHE_DIR (.cache/kafka), KAFKA_HEAP (512m).
 set -euo pipefail
 
+# Variables from ./.env that the environment does not set already, as the Python programs read it.
+if [ -f .env ]; then
+  while IFS='=' read -r key value; do
+    [[ $key =~ ^[A-Z_][A-Z0-9_]*$ ]] && [ -z "${!key+x}" ] || continue
+    value=${value%\"}
+    export "$key=${value#\"}"
+  done <.env
+fi
+
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 port=${KAFKA_PORT:-9092}

@@ -1,6 +1,6 @@
 """Ticket producer: sends TICKET_COUNT synthetic tickets to Kafka and waits for every acknowledgement.
 
-Environment (also read from an optional `.env`):
+Environment (also read from an optional `.env` in the working directory):
     KAFKA_BOOTSTRAP_SERVERS  broker list, default localhost:9092
     KAFKA_TOPIC              topic, default client_tickets
     TICKET_COUNT             tickets to send, default 200
@@ -117,8 +117,8 @@ def connect(settings: Settings) -> KafkaProducer:
             enable_idempotence=True,
             linger_ms=5,
             delivery_timeout_ms=120_000,  # retries until then; idempotence keeps them duplicate-free
-            bootstrap_timeout_ms=20_000,
-            max_block_ms=30_000,
+            bootstrap_timeout_ms=10_000,
+            max_block_ms=10_000,  # the longest send() may wait for metadata or buffer space
         )
     except KafkaTimeoutError as err:
         raise KafkaUnavailableError(
@@ -192,7 +192,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> Summary:
 
 
 def main() -> int:
-    load_dotenv()
+    load_dotenv(".env")  # the working directory's; the environment wins over it
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         settings = Settings.from_env(os.environ)

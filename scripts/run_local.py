@@ -97,7 +97,7 @@ def stop_job(job: subprocess.Popen[str]) -> None:
 
 
 def main() -> int:
-    load_dotenv(ROOT / ".env")
+    load_dotenv(".env")  # the working directory's, like the programs it starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         producer_settings = ProducerSettings.from_env(os.environ)
@@ -129,6 +129,7 @@ def main() -> int:
             producer_settings.ticket_count,
             float(os.environ.get("RUN_TIMEOUT", "300")),
         )
+        stop_job(job)  # first, so that its last progress lines come before the result
         part = current_part(job_settings.output_dir)
         assert part is not None
         sys.stdout.write(f"\n{part}\n{part.read_text(encoding='utf-8')}\n")

@@ -7,7 +7,7 @@ OUTPUT_DIR/part-00000-<uuid>.json with the complete result:
 
     {"type":"ACCOUNT","ticket_count":52}
 
-Environment (also read from an optional `.env`):
+Environment (also read from an optional `.env` in the working directory):
     KAFKA_BOOTSTRAP_SERVERS   default localhost:9092
     KAFKA_TOPIC               default client_tickets
     OUTPUT_DIR                default data/output/client_tickets
@@ -207,7 +207,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    load_dotenv()
+    load_dotenv(".env")  # the working directory's; the environment wins over it
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         settings = Settings.from_env(os.environ)

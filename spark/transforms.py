@@ -35,6 +35,7 @@ TICKET_COLUMNS = TICKET_SCHEMA.fieldNames()
 # Without these a message cannot be counted (ticket_id, type) or placed in time (created_at).
 REQUIRED_FIELDS = ("ticket_id", "type", "created_at")
 RAW_PREVIEW_CHARS = 1000
+NOT_A_TICKET = "malformed JSON, not an object, or a field of the wrong type"
 
 _PARSE_SCHEMA = StructType([*TICKET_SCHEMA.fields, StructField(CORRUPT_RECORD, StringType())])
 _JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
@@ -44,18 +45,18 @@ def _reject_reason(value: Column, text: Column, ticket: Column) -> Column:
     """The first reason the message is not a countable ticket, or null when it is one."""
     reason = (
         F.when(value.isNull(), F.lit("null value"))
-        .when(F.trim(text) == "", F.lit("empty value"))
+        .when(text.rlike(r"^\s*$"), F.lit("empty value"))
         .when(~F.is_valid_utf8(value), F.lit("invalid UTF-8"))
-        # PERMISSIVE from_json: unparsable text fills the corrupt-record column; JSON `null`,
-        # arrays and scalars give a null struct or a struct of nulls, caught by the checks below.
-        .when(ticket.isNull() | ticket[CORRUPT_RECORD].isNotNull(), F.lit("not a JSON ticket object"))
+        # PERMISSIVE from_json never fails: unparsable text, a field it cannot convert, JSON null,
+        # arrays and scalars give a null struct or fill the corrupt-record column instead.
+        .when(ticket.isNull() | ticket[CORRUPT_RECORD].isNotNull(), F.lit(NOT_A_TICKET))
     )
     for name in REQUIRED_FIELDS:
         reason = reason.when(ticket[name].isNull(), F.lit(f"missing or invalid {name}"))
     known_types = F.array(*[F.lit(t) for t in sorted(SUPPORT_TEAMS)])
     return reason.when(
         ~F.array_contains(known_types, ticket["type"]),
-        F.concat(F.lit("unknown type "), F.to_json(F.struct(ticket["type"].alias("type")))),
+        F.concat(F.lit("unknown type '"), ticket["type"], F.lit("'")),
     )
 
 

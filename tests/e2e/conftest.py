@@ -1,0 +1,30 @@
+"""End-to-end fixtures: one real Kafka broker for the session, a fresh topic and folder per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import Broker
+
+# Ports of the tests' own broker, so that a broker started with `make broker-up` is left alone.
+TEST_BROKER_PORT = 19392
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    broker = Broker(port=TEST_BROKER_PORT, state_dir=tmp_path_factory.mktemp("kafka"))
+    broker.kafka_sh("up", timeout=600)
+    yield broker
+    broker.kafka_sh("down")
+
+
+@pytest.fixture
+def topic(broker: Broker) -> str:
+    return broker.create_topic()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path

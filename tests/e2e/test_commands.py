@@ -1,0 +1,118 @@
+"""The programs as users run them: exit codes, messages, signals, and `make run`'s script."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from harness import ROOT, Broker, wait_until
+
+pytestmark = pytest.mark.e2e
+
+PRODUCER = [sys.executable, str(ROOT / "producer" / "producer.py")]
+
+
+def run_producer(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        PRODUCER, env={**os.environ, **env}, cwd=ROOT / "tests", capture_output=True, text=True, timeout=120
+    )
+
+
+def test_producer_writes_its_ledger_and_summary(broker, topic, tmp_path):
+    ledger = tmp_path / "ledger.jsonl"
+    result = run_producer(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "KAFKA_TOPIC": topic,
+            "TICKET_COUNT": "40",
+            "PRODUCER_LEDGER": str(ledger),
+        }
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert len({row["ticket_id"] for row in rows}) == 40
+    assert re.search(r"sent 40/40, acknowledged 40, failed 0 \(ACCOUNT=\d+", result.stderr)
+
+
+def test_producer_says_what_to_check_when_the_broker_is_unreachable(tmp_path):
+    result = run_producer({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    assert result.returncode == 2
+    assert "cannot reach Kafka at 127.0.0.1:1" in result.stderr
+    assert "make broker-up" in result.stderr
+
+
+def test_producer_says_what_to_check_when_the_topic_is_missing(broker):
+    result = run_producer({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "KAFKA_TOPIC": "no_such_topic"})
+    assert result.returncode == 2
+    assert "topic 'no_such_topic' does not exist" in result.stderr
+
+
+def test_producer_rejects_bad_configuration_before_connecting():
+    result = run_producer({"TICKET_COUNT": "lots", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    assert result.returncode == 2
+    assert "TICKET_COUNT='lots' is not an integer" in result.stderr
+    assert "cannot reach" not in result.stderr
+
+
+def test_producer_stops_cleanly_on_sigterm(broker, topic, tmp_path):
+    ledger = tmp_path / "ledger.jsonl"
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "KAFKA_TOPIC": topic,
+        "TICKET_COUNT": "100000",
+        "TICKETS_PER_SECOND": "200",
+        "PRODUCER_LEDGER": str(ledger),
+    }
+    process = subprocess.Popen(PRODUCER, env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    assert "sending 100000 tickets" in process.stderr.readline()
+    wait_until(lambda: sum(broker.end_offsets(topic).values()) > 0, 60, "the first tickets on the topic")
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    sent, acked = map(int, re.search(r"sent (\d+)/100000, acknowledged (\d+)", stderr).groups())
+    assert 0 < sent < 100000
+    assert acked == sent == len(ledger.read_text().splitlines())
+
+
+def test_make_run_script_twice_in_a_row(tmp_path):
+    """scripts/run_local.py (what `make run` calls) on a broker and folders of its own."""
+    broker = Broker(port=19492, state_dir=tmp_path / "kafka")
+    env = {
+        **broker.env,
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "OUTPUT_DIR": str(tmp_path / "output"),
+        "CHECKPOINT_DIR": str(tmp_path / "checkpoint"),
+        "LOG_DIR": str(tmp_path / "logs"),
+        "IVY_DIR": str(ROOT / "ivy"),
+        "TICKET_COUNT": "300",
+        "TICKET_SEED": "7",
+    }
+    results = []
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "run_local.py")],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        results.append(result.stdout)
+
+    path, *lines = results[0].split()
+    assert results[1].split()[1:] == lines, "the same seed from a clean slate gives the same counts"
+    assert Path(path).parent == tmp_path / "output"
+    counts = {row["type"]: row["ticket_count"] for row in map(json.loads, lines)}
+    assert set(counts) == {"ACCOUNT", "BILLING", "GENERAL", "TECHNICAL"}
+    assert sum(counts.values()) == 300
+    assert len(list((tmp_path / "output").glob("part-00000-*.json"))) == 1
+    wait_until(lambda: subprocess.run(["pgrep", "-f", str(tmp_path)]).returncode != 0, 30, "no leftovers")

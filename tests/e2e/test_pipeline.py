@@ -1,0 +1,68 @@
+"""The pipeline against a real Kafka broker through Spark's own Kafka source.
+
+The ledger is the producer's set of acknowledged ids; the exported counts must equal it exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+from harness import Job, expected_counts, job_env, produce, read_counts
+
+pytestmark = pytest.mark.e2e
+
+LINE = re.compile(r'^\{"type":"(ACCOUNT|BILLING|GENERAL|TECHNICAL)","ticket_count":[1-9][0-9]*\}$')
+
+
+def test_exported_counts_equal_the_ledger_in_the_documented_format(broker, topic, workdir):
+    job = Job(job_env(broker, topic, workdir, EXPECTED_TICKETS="200"), workdir / "job.log").start()
+    ledger = produce(broker, topic, 200, seed=101)
+
+    job.wait_for_total(200)
+    assert job.stop() == 0
+
+    assert read_counts(job.output_dir) == expected_counts(ledger)
+    [part] = job.output_dir.glob("part-00000-*.json")
+    lines = part.read_text().splitlines()
+    assert all(LINE.match(line) for line in lines), lines
+    assert lines == sorted(lines)
+    assert sorted(p.name for p in job.output_dir.iterdir()) == [part.name]
+    log = job.log()
+    assert "200/200 tickets counted" in log
+    batches = re.findall(r"batch (\d+): (\d+) rows in, [\d.]+ rows/s, (\d+) tickets counted", log)
+    assert len(batches) >= 4, "MAX_OFFSETS_PER_TRIGGER=50 should spread 200 tickets over several batches"
+    assert all(int(rows) <= 50 for _, rows, _ in batches)
+    assert int(batches[-1][2]) == 200
+
+
+def test_restart_on_the_same_checkpoint_counts_nothing_twice(broker, topic, workdir):
+    env = job_env(broker, topic, workdir)
+    first = produce(broker, topic, 120, seed=201)
+    job = Job(env, workdir / "job.log").start()
+    assert job.wait_for_total(120) == expected_counts(first)
+    assert job.stop() == 0
+
+    second = produce(broker, topic, 80, seed=202)  # while the job is down
+    job = Job(env, workdir / "job.log").start()
+    job.wait_for_total(200)
+    assert job.stop() == 0
+
+    assert len(set(first) | set(second)) == 200
+    assert read_counts(job.output_dir) == expected_counts(first, second)
+
+
+def test_bounded_mode_drains_the_topic_and_exits(broker, topic, workdir):
+    ledger = produce(broker, topic, 150, seed=301)
+    job = Job(job_env(broker, topic, workdir), workdir / "job.log").start("--bounded")
+    assert job.wait() == 0
+    assert read_counts(job.output_dir) == expected_counts(ledger)
+
+
+def test_kafkas_own_console_consumer_agrees_with_the_ledger(broker, topic):
+    ledger = produce(broker, topic, 200, seed=401)
+    values = broker.console_consume(topic)
+    assert len(values) == 200, "idempotent producer: each ticket is on the topic exactly once"
+    assert {v["ticket_id"]: v["type"] for v in values} == ledger
+    assert Counter(v["type"] for v in values) == Counter(ledger.values())

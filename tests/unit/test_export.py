@@ -1,0 +1,82 @@
+"""The exported part file: exact format and atomic replacement (spark/export.py)."""
+
+import json
+import threading
+
+from export import current_part, export_counts, render_counts, write_atomically
+
+
+def test_render_is_sorted_compact_json_lines():
+    text = render_counts([("TECHNICAL", 48), ("ACCOUNT", 52), ("BILLING", 49), ("GENERAL", 51)])
+    assert text == (
+        '{"type":"ACCOUNT","ticket_count":52}\n'
+        '{"type":"BILLING","ticket_count":49}\n'
+        '{"type":"GENERAL","ticket_count":51}\n'
+        '{"type":"TECHNICAL","ticket_count":48}\n'
+    )
+
+
+def test_first_export_creates_one_part_file(tmp_path):
+    path = export_counts(tmp_path / "out", [("BILLING", 1)])
+    assert path is not None
+    assert path.parent == tmp_path / "out"
+    assert path.name.startswith("part-00000-") and path.name.endswith(".json")
+    assert path.read_text() == '{"type":"BILLING","ticket_count":1}\n'
+
+
+def test_later_exports_replace_the_same_file(tmp_path):
+    first = export_counts(tmp_path, [("BILLING", 1)])
+    second = export_counts(tmp_path, [("BILLING", 2), ("ACCOUNT", 1)])
+    assert first == second
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]
+    assert first.read_text().splitlines() == [
+        '{"type":"ACCOUNT","ticket_count":1}',
+        '{"type":"BILLING","ticket_count":2}',
+    ]
+
+
+def test_rewriting_the_same_batch_gives_identical_bytes(tmp_path):
+    counts = [("ACCOUNT", 5), ("GENERAL", 7)]
+    path = export_counts(tmp_path, counts)
+    before = path.read_bytes()
+    export_counts(tmp_path, counts)  # Spark re-running the batch after a crash
+    assert path.read_bytes() == before
+
+
+def test_an_empty_result_never_erases_a_good_one(tmp_path):
+    path = export_counts(tmp_path, [("BILLING", 3)])
+    assert export_counts(tmp_path, []) is None
+    assert path.read_text() == '{"type":"BILLING","ticket_count":3}\n'
+    assert export_counts(tmp_path / "fresh", []) is None
+    assert not (tmp_path / "fresh").exists() or current_part(tmp_path / "fresh") is None
+
+
+def test_leftovers_of_a_killed_writer_are_removed(tmp_path):
+    path = export_counts(tmp_path, [("BILLING", 3)])
+    (tmp_path / f".{path.name}.dead.tmp").write_text('{"type":"BILL')
+    export_counts(tmp_path, [("BILLING", 4)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_a_reader_never_sees_no_file_two_files_or_a_partial_file(tmp_path):
+    export_counts(tmp_path, [("ACCOUNT", 0)])
+    done = threading.Event()
+    seen: list[str] = []
+
+    def write() -> None:
+        for n in range(1, 400):
+            write_atomically(tmp_path, render_counts([("ACCOUNT", n), ("BILLING", n)]) * 200)
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    while not done.is_set():
+        parts = sorted(tmp_path.glob("part-00000-*.json"))
+        assert len(parts) == 1
+        text = parts[0].read_text()
+        lines = text.splitlines()
+        assert all(json.loads(line)["ticket_count"] >= 0 for line in lines)
+        assert len(lines) in (1, 400), len(lines)
+        seen.append(text)
+    writer.join()
+    assert len(set(seen)) > 1, "the reader should have seen several versions"

@@ -1,0 +1,93 @@
+"""Configuration of both programs: defaults, validation, and the pinned versions agreeing."""
+
+import re
+from pathlib import Path
+
+import pyspark
+import pytest
+import spark_streaming
+
+import producer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_producer_defaults():
+    settings = producer.Settings.from_env({})
+    assert settings == producer.Settings()
+    assert (settings.bootstrap_servers, settings.topic, settings.ticket_count) == (
+        "localhost:9092",
+        "client_tickets",
+        200,
+    )
+
+
+def test_producer_reads_its_variables():
+    settings = producer.Settings.from_env(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": "redpanda:9092",
+            "KAFKA_TOPIC": "t",
+            "TICKET_COUNT": "1000",
+            "TICKET_SEED": "7",
+            "TICKETS_PER_SECOND": "12.5",
+            "PRODUCER_LEDGER": "ledger.jsonl",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert settings == producer.Settings("redpanda:9092", "t", 1000, 7, 12.5, Path("ledger.jsonl"), "DEBUG")
+
+
+def test_producer_reports_every_problem_at_once():
+    with pytest.raises(producer.ConfigError) as error:
+        producer.Settings.from_env({"TICKET_COUNT": "many", "TICKETS_PER_SECOND": "-1", "LOG_LEVEL": "LOUD"})
+    message = str(error.value)
+    assert "TICKET_COUNT='many' is not an integer" in message
+    assert "TICKETS_PER_SECOND='-1' must be >= 0" in message
+    assert "LOG_LEVEL='LOUD'" in message
+
+
+def test_job_defaults():
+    settings = spark_streaming.Settings.from_env({})
+    assert settings == spark_streaming.Settings()
+    assert settings.output_dir == Path("data/output/client_tickets")
+    assert settings.checkpoint_dir == Path("data/checkpoints/client_tickets")
+    assert settings.max_offsets_per_trigger == 50
+    assert not settings.bounded
+
+
+def test_job_reads_its_variables():
+    settings = spark_streaming.Settings.from_env(
+        {
+            "OUTPUT_DIR": "/out",
+            "CHECKPOINT_DIR": "/cp",
+            "IVY_DIR": "/ivy",
+            "MAX_OFFSETS_PER_TRIGGER": "10000",
+            "TRIGGER_INTERVAL": "500 milliseconds",
+            "EXPECTED_TICKETS": "200",
+            "BOUNDED": "yes",
+        }
+    )
+    assert (settings.output_dir, settings.checkpoint_dir, settings.ivy_dir) == (
+        Path("/out"),
+        Path("/cp"),
+        Path("/ivy"),
+    )
+    assert (settings.max_offsets_per_trigger, settings.trigger_interval) == (10000, "500 milliseconds")
+    assert settings.expected_tickets == 200
+    assert settings.bounded
+
+
+def test_job_reports_every_problem_at_once():
+    with pytest.raises(spark_streaming.ConfigError) as error:
+        spark_streaming.Settings.from_env({"MAX_OFFSETS_PER_TRIGGER": "0", "BOUNDED": "maybe"})
+    assert "MAX_OFFSETS_PER_TRIGGER='0' must be a whole number above 0" in str(error.value)
+    assert "BOUNDED='maybe' must be true or false" in str(error.value)
+
+
+def test_connector_pyspark_and_pin_agree():
+    pinned = re.search(r"^pyspark==(\S+)$", (ROOT / "spark/requirements.txt").read_text(), re.M)
+    assert pinned is not None
+    assert pyspark.__version__ == pinned.group(1)
+    assert (
+        f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pinned.group(1)}"
+    ) == spark_streaming.KAFKA_CONNECTOR
