@@ -8,8 +8,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 KAFKA := local-kafka/kafka.sh
+DCLINT_VERSION := 3.1.0
+DCLINT := .cache/npm/node_modules/.bin/dclint
+DOCKERFILES := producer/Dockerfile spark/Dockerfile redpanda/Dockerfile
+# Compose is only driven where a Docker engine answers (never on the CI machines).
+DOCKER_ENGINE := $(shell docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help setup run broker-up broker-down produce spark clean lint format test
+.PHONY: help setup run broker-up broker-down produce spark up down logs clean clean-all lint format test
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,13 +44,38 @@ produce: setup ## send TICKET_COUNT tickets to the topic
 spark: setup ## run the streaming job in the foreground (Ctrl-C stops it cleanly)
 	$(PY) spark/spark_streaming.py
 
-clean: ## reset broker data, output and checkpoints (keeps the Ivy and Kafka caches)
+up: ## the Docker stack: docker compose up --build, in the background (then: make logs)
+	docker compose up --build --detach
+	@echo "Console: http://localhost:8080   Spark UI: http://localhost:4040   progress: docker logs -f spark"
+
+down: ## stop the Docker stack (keeps its volumes)
+	docker compose down
+
+logs: ## follow the Docker stack's logs
+	docker compose logs --follow
+
+clean: ## reset everything a run leaves: local broker data, Docker stack and volumes, output, checkpoints, logs (keeps the Ivy and Kafka caches)
 	@$(KAFKA) reset
+ifeq ($(DOCKER_ENGINE),yes)
+	docker compose down --volumes --remove-orphans
+endif
 	rm -rf data/output data/checkpoints data/logs
 
-lint: setup ## ruff lint and format check
+clean-all: clean ## clean, and delete the downloads too: Ivy cache, Kafka and npm caches, .venv, the stack's images
+ifeq ($(DOCKER_ENGINE),yes)
+	docker compose down --rmi local
+endif
+	find ivy -mindepth 1 ! -name .gitkeep -delete
+	rm -rf .cache $(VENV)
+
+$(DCLINT):
+	npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix .cache/npm dclint@$(DCLINT_VERSION)
+
+lint: setup $(DCLINT) ## ruff; hadolint on the Dockerfiles; the compose file against the Compose schema (dclint)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint $(DOCKERFILES)
+	$(DCLINT) docker-compose.yml --max-warnings 0 --disable-rule services-alphabetical-order
 
 format: setup ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

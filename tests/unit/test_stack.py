@@ -1,0 +1,226 @@
+"""Cross-checks of the Docker stack against the code: compose files cannot run here, so they are read.
+
+Each check returns the problems it finds; the tests expect none for the real files, and expect some
+for copies of the compose file with a volume removed or a variable renamed, so a check that cannot
+fail would show up here.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator, Mapping
+from importlib.metadata import version
+from pathlib import PurePosixPath
+from typing import Any
+
+import pyspark
+import pytest
+import spark_streaming
+import yaml
+from harness import ROOT
+
+import producer
+
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+SETTINGS = {"producer": producer.Settings, "spark": spark_streaming.Settings}
+
+
+class RecordingEnv(dict):
+    """An empty environment that remembers every variable a settings reader asks for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> object:
+        self.asked.add(key)
+        return super().get(key, default)
+
+
+def variables_read_by(service: str) -> set[str]:
+    env = RecordingEnv()
+    SETTINGS[service].from_env(env)
+    return env.asked
+
+
+def interpolate(value: str, env: Mapping[str, str] | None = None) -> str:
+    """Compose's ${VAR:-default} (nested too) with no .env: the defaults compose would use."""
+    env = env or {}
+    pattern = re.compile(r"\$\{(\w+)(?::?-([^${}]*))?\}")
+    while (match := pattern.search(value)) is not None:
+        name, default = match.group(1), match.group(2) or ""
+        value = value[: match.start()] + env.get(name, default) + value[match.end() :]
+    return value
+
+
+def environment(compose: dict, service: str) -> dict[str, str]:
+    return {
+        k: interpolate(str(v)) for k, v in (compose["services"][service].get("environment") or {}).items()
+    }
+
+
+def documented_variables() -> set[str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return {line.split("=", 1)[0] for line in lines if re.match(r"^[A-Z_][A-Z0-9_]*=", line)}
+
+
+def dockerfile(service: str) -> str:
+    return (ROOT / service / "Dockerfile").read_text()
+
+
+def arg_default(text: str, name: str) -> str:
+    match = re.search(rf"^ARG {name}=(\S+)$", text, re.M)
+    assert match is not None, f"no ARG {name} with a default"
+    return match.group(1)
+
+
+def from_image(service: str) -> str:
+    text = dockerfile(service)
+    image = re.search(r"^FROM (\S+)", text, re.M).group(1)
+    return re.sub(r"\$\{(\w+)\}", lambda m: arg_default(text, m.group(1)), image)
+
+
+# --- the checks --------------------------------------------------------------------------------
+
+
+def unknown_variables(compose: dict) -> Iterator[str]:
+    """Variables set for a service whose code never reads them (a typo or a rename)."""
+    for service in SETTINGS:
+        for name in set(environment(compose, service)) - variables_read_by(service):
+            yield f"{service}: {name} is set in compose but the code does not read it"
+
+
+def paths_outside_volumes(compose: dict) -> Iterator[str]:
+    """Folders the Spark job writes that would vanish with its container."""
+    workdir = PurePosixPath(re.search(r"^WORKDIR (\S+)$", dockerfile("spark"), re.M).group(1))
+    mounts = [
+        PurePosixPath(volume.split(":")[1])
+        for volume in compose["services"]["spark"].get("volumes", [])
+        if volume.startswith("./")
+    ]
+    settings = spark_streaming.Settings.from_env(environment(compose, "spark"))
+    for path in (settings.output_dir, settings.checkpoint_dir, settings.ivy_dir):
+        absolute = workdir / str(path)
+        if not any(absolute.is_relative_to(mount) for mount in mounts):
+            yield f"spark writes {absolute}, which is on no mounted volume {mounts}"
+
+
+def test_the_real_stack_has_no_problems():
+    assert list(unknown_variables(COMPOSE)) == []
+    assert list(paths_outside_volumes(COMPOSE)) == []
+
+
+def test_a_renamed_variable_is_caught():
+    broken = copy.deepcopy(COMPOSE)
+    env = broken["services"]["spark"]["environment"]
+    env["MAX_OFFSET_PER_TRIGGER"] = env.pop("MAX_OFFSETS_PER_TRIGGER")
+    assert list(unknown_variables(broken)) == [
+        "spark: MAX_OFFSET_PER_TRIGGER is set in compose but the code does not read it"
+    ]
+
+
+def test_a_removed_volume_is_caught():
+    broken = copy.deepcopy(COMPOSE)
+    broken["services"]["spark"]["volumes"].remove("./data:/app/data")
+    problems = list(paths_outside_volumes(broken))
+    assert len(problems) == 2  # the output and the checkpoint
+    assert all("/app/data/" in problem for problem in problems)
+
+
+# --- agreement between the stack, the code and the docs -------------------------------------------
+
+
+def test_every_variable_is_documented_in_env_example():
+    documented = documented_variables()
+    read = set().union(*(variables_read_by(service) for service in SETTINGS))
+    kafka_sh = set(re.findall(r"\$\{([A-Z_]+):-", (ROOT / "local-kafka" / "kafka.sh").read_text()))
+    compose_lines = (ROOT / "docker-compose.yml").read_text().splitlines()
+    code = "\n".join(line for line in compose_lines if not line.lstrip().startswith("#"))
+    interpolated = set(re.findall(r"\$\{(\w+)", code))
+    assert read - documented == set()
+    assert kafka_sh - documented == set()
+    assert interpolated - documented == set()
+
+
+@pytest.mark.parametrize("service", ["producer", "spark"])
+def test_containers_reach_redpanda_on_its_internal_listener(service):
+    advertised = next(
+        flag.split("=", 1)[1]
+        for flag in SERVICES["redpanda"]["command"]
+        if flag.startswith("--advertise-kafka-addr=")
+    )
+    internal = dict(item.split("://") for item in advertised.split(","))["internal"]
+    assert environment(COMPOSE, service)["KAFKA_BOOTSTRAP_SERVERS"] == internal
+    assert environment(COMPOSE, "console")["KAFKA_BROKERS"] == internal  # no protocol prefix
+
+
+def test_topic_and_partitions_agree():
+    init = environment(COMPOSE, "topic-init")
+    assert init["KAFKA_TOPIC"] == producer.Settings().topic == spark_streaming.Settings().topic
+    assert environment(COMPOSE, "producer")["KAFKA_TOPIC"] == init["KAFKA_TOPIC"]
+    assert environment(COMPOSE, "spark")["KAFKA_TOPIC"] == init["KAFKA_TOPIC"]
+    kafka_sh = (ROOT / "local-kafka" / "kafka.sh").read_text()
+    assert init["TOPIC_PARTITIONS"] == re.search(r"\$\{KAFKA_PARTITIONS:-(\d+)\}", kafka_sh).group(1) == "3"
+
+
+def test_every_published_port_is_on_loopback_and_the_external_listener_is_published():
+    published = {}
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            host, host_port, container_port = port.split(":")
+            assert host == "127.0.0.1", f"{name} publishes {port} beyond this machine"
+            published[int(host_port)] = (name, int(container_port))
+    assert published[19092] == ("redpanda", 19092)  # advertised as external://localhost:19092
+    assert published[8080] == ("console", 8080)
+    assert published[4040] == ("spark", 4040)
+
+
+def test_spark_image_pyspark_connector_and_pin_agree():
+    pin = re.search(r"^pyspark==(\S+)$", (ROOT / "spark" / "requirements.txt").read_text(), re.M).group(1)
+    assert arg_default(dockerfile("spark"), "SPARK_VERSION") == pin
+    assert SERVICES["spark"]["build"]["args"]["SPARK_VERSION"] == pin
+    assert from_image("spark") == f"apache/spark:{pin}-scala2.13-java17-python3-ubuntu"
+    assert pyspark.__version__ == pin
+    assert spark_streaming.KAFKA_CONNECTOR.endswith(f"_2.13:{pin}")
+    assert f"py4j-{version('py4j')}-src.zip" in dockerfile("spark")
+
+
+def test_no_image_is_unpinned():
+    images = [from_image(service) for service in ("producer", "spark", "redpanda")]
+    images += [interpolate(s["image"]) for s in SERVICES.values() if "image" in s]
+    images += [
+        f"redpandadata/redpanda:{interpolate(SERVICES['redpanda']['build']['args']['REDPANDA_VERSION'])}"
+    ]
+    for image in images:
+        _, _, tag = image.partition(":")
+        assert tag and tag != "latest" and re.search(r"\d+\.\d+\.\d+", tag), f"{image} is not pinned"
+    assert arg_default(dockerfile("redpanda"), "REDPANDA_VERSION") == interpolate(
+        SERVICES["redpanda"]["build"]["args"]["REDPANDA_VERSION"]
+    )
+
+
+@pytest.mark.parametrize(("service", "entry"), [("producer", "producer.py"), ("spark", "spark_streaming.py")])
+def test_images_ship_every_module_and_run_the_native_entry_point(service, entry):
+    text = dockerfile(service)
+    copied = {name for line in re.findall(r"^COPY (.+) \S+$", text, re.M) for name in line.split()}
+    modules = {path.name for path in (ROOT / service).glob("*.py")}
+    assert modules <= copied, f"{service}/Dockerfile does not copy {modules - copied}"
+    starts = text + ((ROOT / service / "docker-entrypoint.sh").read_text() if service == "spark" else "")
+    assert entry in starts
+
+
+def test_the_mounted_folders_exist_in_a_fresh_clone():
+    for volume in SERVICES["spark"]["volumes"]:
+        source = volume.split(":")[0]
+        assert (ROOT / source / ".gitkeep").is_file(), f"{source} must exist (with a placeholder) in git"
+
+
+def test_stack_services_wait_for_what_they_need():
+    assert SERVICES["topic-init"]["depends_on"]["redpanda"]["condition"] == "service_healthy"
+    for service in ("producer", "spark"):
+        assert SERVICES[service]["depends_on"]["topic-init"]["condition"] == "service_completed_successfully"
+    assert SERVICES["spark"]["container_name"] == "spark"  # docker logs -f spark
+    assert SERVICES["producer"]["restart"] == "no"
+    assert "name" in COMPOSE
