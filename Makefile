@@ -14,10 +14,11 @@ DOCKERFILES := producer/Dockerfile spark/Dockerfile redpanda/Dockerfile
 # Compose is only driven where a Docker engine answers (never on the CI machines).
 DOCKER_ENGINE := $(shell docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help setup run broker-up broker-down produce spark up down logs clean clean-all lint format test
+.PHONY: help setup run broker-up broker-down produce spark up down logs clean clean-all lint format test \
+	reliability-report soak
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements-dev.txt producer/requirements.txt spark/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "Python 3.10+ is needed (PYTHON=$(PYTHON))" >&2; exit 1; }
@@ -83,3 +84,9 @@ format: setup ## apply ruff's fixes and formatting
 
 test: setup lint ## everything: lint, unit tests, end-to-end tests against a real local broker
 	$(PY) -m pytest
+
+reliability-report: setup ## run the reliability scenarios and write docs/RELIABILITY.md from the run
+	RELIABILITY_REPORT=docs/RELIABILITY.md $(PY) -m pytest tests/e2e/test_reliability.py
+
+soak: setup ## the kill -9 scenario with 30 kills (SOAK_KILLS, SOAK_SEED to change)
+	SOAK_KILLS=$${SOAK_KILLS:-30} $(PY) -m pytest tests/e2e/test_reliability.py -k kill_9

@@ -108,10 +108,11 @@ def main() -> int:
     log_dir = Path(os.environ.get("LOG_DIR", "data/logs"))
     log_dir.mkdir(parents=True, exist_ok=True)
 
-    log.info("resetting the broker's data, %s and %s", job_settings.output_dir, job_settings.checkpoint_dir)
+    state = (job_settings.output_dir, job_settings.quarantine_dir, job_settings.checkpoint_dir)
+    log.info("resetting the broker's data and %s", ", ".join(map(str, state)))
     kafka("reset")
-    shutil.rmtree(job_settings.output_dir, ignore_errors=True)
-    shutil.rmtree(job_settings.checkpoint_dir, ignore_errors=True)
+    for folder in state:
+        shutil.rmtree(folder, ignore_errors=True)
 
     kafka("up")
     job = None

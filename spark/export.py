@@ -1,4 +1,5 @@
-"""The exported result: one JSON-lines file `part-00000-<uuid>.json`, replaced atomically.
+"""The job's files: the counts in one JSON-lines file `part-00000-<uuid>.json`, replaced
+atomically, and the quarantine, one JSON-lines file per micro-batch that rejected messages.
 
     {"type":"ACCOUNT","ticket_count":52}
     {"type":"BILLING","ticket_count":49}
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 PART_GLOB = "part-00000-*.json"
@@ -33,24 +34,30 @@ def current_part(output_dir: Path) -> Path | None:
     return parts[0] if parts else None
 
 
-def write_atomically(output_dir: Path, text: str) -> Path:
-    """Replace the part file's content with `text` in one rename; returns the part file's path."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in output_dir.glob(".part-00000-*.tmp"):
-        leftover.unlink()  # left by a writer that was killed mid-write; there is one writer per folder
-    target = current_part(output_dir) or output_dir / f"part-00000-{uuid.uuid4()}.json"
+def replace_file(target: Path, text: str) -> None:
+    """Give `target` the content `text` in one rename: readers see the old file or the new one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in target.parent.glob(f".{target.name}.*.tmp"):
+        leftover.unlink()  # left by a writer that was killed mid-write; there is one writer per file
     # The temporary file is hidden and in the same folder, so the rename stays on one file system.
-    temporary = output_dir / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     with temporary.open("w", encoding="utf-8") as out:
         out.write(text)
         out.flush()
         os.fsync(out.fileno())
     os.replace(temporary, target)
-    directory = os.open(output_dir, os.O_RDONLY)
+    directory = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(directory)  # make the rename itself durable
     finally:
         os.close(directory)
+
+
+def write_atomically(output_dir: Path, text: str) -> Path:
+    """Replace the part file's content with `text` in one rename; returns the part file's path."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    target = current_part(output_dir) or output_dir / f"part-00000-{uuid.uuid4()}.json"
+    replace_file(target, text)
     return target
 
 
@@ -60,3 +67,19 @@ def export_counts(output_dir: Path, counts: Iterable[tuple[str, int]]) -> Path |
     if not text:
         return None
     return write_atomically(output_dir, text)
+
+
+def export_rejects(
+    quarantine_dir: Path, batch_id: int, rejects: Iterable[Mapping[str, object]]
+) -> Path | None:
+    """Write one micro-batch's quarantined messages as JSON lines to `batch-<id>.jsonl`.
+
+    The name comes from the batch id, so a batch that Spark runs again replaces its own file with
+    the same lines (the same offsets give the same messages) instead of adding a copy.
+    """
+    text = "".join(json.dumps(dict(row), ensure_ascii=False) + "\n" for row in rejects)
+    if not text:
+        return None
+    target = quarantine_dir / f"batch-{batch_id:06d}.jsonl"
+    replace_file(target, text)
+    return target

@@ -27,10 +27,19 @@ def progress_line(batch_id: int, rows: int, rejected: int, rows_per_second: floa
 
 
 class ProgressLog(StreamingQueryListener):
-    """Logs each batch's progress; `totals` (batch id -> tickets counted) is filled by the sink."""
+    """Logs each batch's progress from the counters the sinks fill (batch id -> tickets counted,
+    batch id -> messages quarantined); `counts_query` names the query that counts."""
 
-    def __init__(self, totals: Mapping[int, int], expected: int | None = None) -> None:
+    def __init__(
+        self,
+        counts_query: str,
+        totals: Mapping[int, int],
+        rejected: Mapping[int, int],
+        expected: int | None = None,
+    ) -> None:
+        self.counts_query = counts_query
         self.totals = totals
+        self.rejected = rejected
         self.expected = expected
         self.announced = False
 
@@ -39,6 +48,17 @@ class ProgressLog(StreamingQueryListener):
 
     def onQueryProgress(self, event: QueryProgressEvent) -> None:  # noqa: N802
         progress = event.progress
+        if progress.name != self.counts_query:
+            quarantined = self.rejected.get(progress.batchId, 0)
+            if quarantined:
+                so_far = sum(self.rejected.values())
+                log.info(
+                    "quarantine batch %d: %d messages quarantined, %d so far",
+                    progress.batchId,
+                    quarantined,
+                    so_far,
+                )
+            return
         metrics = progress.observedMetrics.get("input")
         rejected = metrics["rejected"] if metrics is not None else 0
         total = self.totals.get(progress.batchId)

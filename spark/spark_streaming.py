@@ -1,17 +1,22 @@
 """Streaming job: counts customer tickets by type from Kafka and exports the counts as JSON lines.
 
 Reads KAFKA_TOPIC through Spark's Kafka source (spark-sql-kafka-0-10, fetched into IVY_DIR at the
-installed pyspark version), parses each message with an explicit schema, adds `support_team`,
-counts tickets by type (complete mode) and, after every micro-batch, replaces
+installed pyspark version), parses each message with an explicit schema, drops repeated ticket ids,
+adds `support_team`, counts tickets by type (complete mode) and, after every micro-batch, replaces
 OUTPUT_DIR/part-00000-<uuid>.json with the complete result:
 
     {"type":"ACCOUNT","ticket_count":52}
+
+A second query writes each message that is not a valid ticket, with its reason, topic, partition
+and offset, to QUARANTINE_DIR/batch-<id>.jsonl; such messages are never counted.
 
 Environment (also read from an optional `.env` in the working directory):
     KAFKA_BOOTSTRAP_SERVERS   default localhost:9092
     KAFKA_TOPIC               default client_tickets
     OUTPUT_DIR                default data/output/client_tickets
-    CHECKPOINT_DIR            default data/checkpoints/client_tickets (resume point; delete to recount)
+    QUARANTINE_DIR            default data/output/quarantine
+    CHECKPOINT_DIR            default data/checkpoints/client_tickets (resume point; make clean resets it)
+    DEDUP_HORIZON_MINUTES     default 1440: a ticket id is remembered this long (event time)
     IVY_DIR                   default ivy (Spark's dependency cache)
     MAX_OFFSETS_PER_TRIGGER   default 50 (records per micro-batch)
     TRIGGER_INTERVAL          default "1 second"
@@ -25,6 +30,8 @@ Environment (also read from an optional `.env` in the working directory):
 Run:    python spark/spark_streaming.py [--bounded]
 Logs:   one line per micro-batch on stderr: batch id, rows in, rows/s, tickets counted so far.
 Stops:  on SIGTERM or Ctrl-C, after the running micro-batch, keeping the checkpoint consistent.
+Exits:  0 when stopped or drained (bounded), 1 when a query failed, 2 on bad configuration,
+        3 when CHECKPOINT_DIR belongs to an incompatible version of the queries.
 """
 
 from __future__ import annotations
@@ -36,22 +43,34 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyspark
+from checkpoint import RESET_ADVICE, IncompatibleCheckpointError, claim_checkpoint
 from dotenv import load_dotenv
-from export import export_counts
+from export import export_counts, export_rejects
 from progress import ProgressLog
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery
-from transforms import count_by_type, enrich, parse_tickets, valid_tickets
+from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
+from transforms import (
+    CLOCK_SKEW_MINUTES,
+    count_by_type,
+    deduplicate,
+    enrich,
+    parse_tickets,
+    rejected_messages,
+    valid_tickets,
+)
 
 log = logging.getLogger("spark_streaming")
 
-QUERY_NAME = "client_ticket_counts"
+COUNTS_QUERY = "client_ticket_counts"
+QUARANTINE_QUERY = "client_ticket_quarantine"
 SCALA_VERSION = "2.13"
 KAFKA_CONNECTOR = f"org.apache.spark:spark-sql-kafka-0-10_{SCALA_VERSION}:{pyspark.__version__}"
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -67,7 +86,9 @@ class Settings:
     bootstrap_servers: str = "localhost:9092"
     topic: str = "client_tickets"
     output_dir: Path = Path("data/output/client_tickets")
+    quarantine_dir: Path = Path("data/output/quarantine")
     checkpoint_dir: Path = Path("data/checkpoints/client_tickets")
+    dedup_horizon_minutes: int = 24 * 60
     ivy_dir: Path = Path("ivy")
     max_offsets_per_trigger: int = 50
     trigger_interval: str = "1 second"
@@ -102,7 +123,9 @@ class Settings:
             bootstrap_servers=text("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
             topic=text("KAFKA_TOPIC", cls.topic),
             output_dir=Path(text("OUTPUT_DIR", str(cls.output_dir))),
+            quarantine_dir=Path(text("QUARANTINE_DIR", str(cls.quarantine_dir))),
             checkpoint_dir=Path(text("CHECKPOINT_DIR", str(cls.checkpoint_dir))),
+            dedup_horizon_minutes=positive("DEDUP_HORIZON_MINUTES", cls.dedup_horizon_minutes),
             ivy_dir=Path(text("IVY_DIR", str(cls.ivy_dir))),
             max_offsets_per_trigger=positive("MAX_OFFSETS_PER_TRIGGER", cls.max_offsets_per_trigger),
             trigger_interval=text("TRIGGER_INTERVAL", cls.trigger_interval),
@@ -113,6 +136,8 @@ class Settings:
             driver_memory=text("SPARK_DRIVER_MEMORY", cls.driver_memory),
             log_level=text("LOG_LEVEL", cls.log_level).upper(),
         )
+        if settings.dedup_horizon_minutes < 3 * CLOCK_SKEW_MINUTES:
+            problems.append(f"DEDUP_HORIZON_MINUTES must be at least {3 * CLOCK_SKEW_MINUTES}")
         if not isinstance(logging.getLevelName(settings.log_level), int):
             problems.append(f"LOG_LEVEL={settings.log_level!r} is not a logging level")
         if problems:
@@ -130,6 +155,9 @@ def create_session(settings: Settings) -> SparkSession:
         .config("spark.driver.memory", settings.driver_memory)
         .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
         .config("spark.ui.showConsoleProgress", "false")
+        # Batches without new data would only advance the deduplication watermark (evicting old
+        # ids), which the next batch with data does as well; skipping them saves idle work.
+        .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("WARN")
@@ -171,30 +199,69 @@ class CountsSink:
         self.totals[batch_id] = sum(count for _, count in rows)
 
 
-def start_query(spark: SparkSession, settings: Settings, sink: CountsSink) -> StreamingQuery:
-    tickets = valid_tickets(with_input_metrics(parse_tickets(read_kafka(spark, settings))))
-    counts = count_by_type(enrich(tickets))  # (type, ticket_count)
-    writer = (
-        counts.writeStream.queryName(QUERY_NAME)
-        .outputMode("complete")
-        .foreachBatch(sink)
-        .option("checkpointLocation", str(settings.checkpoint_dir.resolve()))
-    )
+class QuarantineSink:
+    """foreachBatch sink: write each micro-batch's rejected messages to a file of its own."""
+
+    def __init__(self, quarantine_dir: Path) -> None:
+        self.quarantine_dir = quarantine_dir
+        self.rejected: dict[int, int] = {}
+
+    def __call__(self, rejects: DataFrame, batch_id: int) -> None:
+        rows = [row.asDict() for row in rejects.orderBy("partition", "offset").collect()]
+        export_rejects(self.quarantine_dir, batch_id, rows)
+        self.rejected[batch_id] = len(rows)
+        for row in rows[:5]:
+            log.warning(
+                "quarantined %s[%d]@%d: %s", row["topic"], row["partition"], row["offset"], row["reason"]
+            )
+
+
+def _start(writer: DataStreamWriter, settings: Settings, name: str) -> StreamingQuery:
+    writer = writer.option("checkpointLocation", str((settings.checkpoint_dir / name).resolve()))
     if settings.bounded:
-        writer = writer.trigger(availableNow=True)
-    else:
-        writer = writer.trigger(processingTime=settings.trigger_interval)
-    return writer.start()
+        return writer.trigger(availableNow=True).start()
+    return writer.trigger(processingTime=settings.trigger_interval).start()
 
 
-def run_until_stopped(query: StreamingQuery, stop: threading.Event) -> None:
-    """Wait for the query to end by itself (bounded mode, failure) or for a stop request."""
-    while query.isActive and not stop.is_set():
-        query.awaitTermination(timeout=1)
-    if stop.is_set() and query.isActive:
-        log.info("stop requested: finishing the current micro-batch")
-        query.stop()
-    query.awaitTermination()  # raises StreamingQueryException if the query failed
+def start_counts_query(spark: SparkSession, settings: Settings, sink: CountsSink) -> StreamingQuery:
+    horizon = settings.dedup_horizon_minutes
+    parsed = with_input_metrics(parse_tickets(read_kafka(spark, settings), horizon))
+    counts = count_by_type(enrich(deduplicate(valid_tickets(parsed), horizon)))  # (type, ticket_count)
+    writer = counts.writeStream.queryName(COUNTS_QUERY).outputMode("complete").foreachBatch(sink)
+    return _start(writer, settings, "counts")
+
+
+def start_quarantine_query(spark: SparkSession, settings: Settings, sink: QuarantineSink) -> StreamingQuery:
+    parsed = parse_tickets(read_kafka(spark, settings), settings.dedup_horizon_minutes)
+    rejects = rejected_messages(parsed)  # (reason, topic, partition, offset, value_bytes, raw)
+    writer = rejects.writeStream.queryName(QUARANTINE_QUERY).outputMode("append").foreachBatch(sink)
+    return _start(writer, settings, "quarantine")
+
+
+def stop_between_batches(query: StreamingQuery, patience: float = 30.0) -> None:
+    """Stop `query` while no micro-batch runs, so that none is cut off midway.
+
+    StreamingQuery.stop() interrupts a running batch; that is safe (the batch runs again on
+    restart) but wasteful, so wait a little for the gap between two triggers.
+    """
+    deadline = time.monotonic() + patience
+    while query.isActive and query.status["isTriggerActive"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    query.stop()
+
+
+def run_until_stopped(queries: list[StreamingQuery], stop: threading.Event) -> None:
+    """Wait until every query ends by itself (bounded mode), one fails, or a stop is requested."""
+    while not stop.is_set() and any(q.isActive for q in queries):
+        if any(q.exception() is not None for q in queries):
+            break
+        stop.wait(timeout=0.5)
+    for query in queries:
+        if query.isActive:
+            log.info("stopping %s after its current micro-batch", query.name)
+            stop_between_batches(query)
+    for query in queries:
+        query.awaitTermination()  # raises StreamingQueryException if the query failed
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -219,24 +286,41 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("py4j").setLevel(logging.WARNING)
 
+    try:
+        claim_checkpoint(settings.checkpoint_dir)
+    except IncompatibleCheckpointError as err:
+        log.error("%s", err)
+        return 3
+
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
     spark = create_session(settings)
-    sink = CountsSink(settings.output_dir)
-    spark.streams.addListener(ProgressLog(sink.totals, settings.expected_tickets))
-    query = start_query(spark, settings, sink)
+    counts_sink = CountsSink(settings.output_dir)
+    quarantine_sink = QuarantineSink(settings.quarantine_dir)
+    spark.streams.addListener(
+        ProgressLog(COUNTS_QUERY, counts_sink.totals, quarantine_sink.rejected, settings.expected_tickets)
+    )
     log.info(
-        "reading %r at %s (%s), exporting to %s, checkpoint %s",
+        "reading %r at %s (%s); counts to %s, quarantine to %s, checkpoints in %s",
         settings.topic,
         settings.bootstrap_servers,
         "bounded" if settings.bounded else f"every {settings.trigger_interval}",
         settings.output_dir,
+        settings.quarantine_dir,
         settings.checkpoint_dir,
     )
     try:
-        run_until_stopped(query, stop)
+        queries = [
+            start_counts_query(spark, settings, counts_sink),
+            start_quarantine_query(spark, settings, quarantine_sink),
+        ]
+        run_until_stopped(queries, stop)
+    except StreamingQueryException as err:
+        log.error("a query failed: %s", err)
+        log.error("if the queries changed since the checkpoint was written, %s", RESET_ADVICE)
+        return 1
     finally:
         spark.stop()
     log.info("stopped")

@@ -64,6 +64,24 @@ class Broker:
             **kwargs,
         )
 
+    def pid(self) -> int:
+        return int((self.state_dir / "kafka.pid").read_text())
+
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash would; its data stays for `up` to restart on."""
+        pid = self.pid()
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), 30, "the killed broker to be gone")
+
+    def up(self) -> None:
+        self.kafka_sh("up", timeout=120)
+
+    def pause(self) -> None:
+        os.kill(self.pid(), signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.pid(), signal.SIGCONT)
+
     def create_topic(self, prefix: str = "tickets") -> str:
         name = f"{prefix}_{uuid.uuid4().hex[:8]}"
         self.kafka_sh("topic", name)
@@ -120,6 +138,7 @@ class Job:
             cwd=self.log_path.parent,  # away from the repository's .env
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill() takes the JVM down with it
         )
         return self
 
@@ -142,6 +161,12 @@ class Job:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=timeout)
 
+    def kill(self) -> None:
+        """SIGKILL the driver and its JVM at once, as an OOM kill or a power cut would."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
     def wait(self, timeout: float = 180) -> int:
         assert self.process is not None
         return self.process.wait(timeout=timeout)
@@ -153,6 +178,7 @@ def job_env(broker: Broker, topic: str, workdir: Path, **extra: str) -> dict[str
         "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "KAFKA_TOPIC": topic,
         "OUTPUT_DIR": str(workdir / "output"),
+        "QUARANTINE_DIR": str(workdir / "quarantine"),
         "CHECKPOINT_DIR": str(workdir / "checkpoint"),
         "IVY_DIR": str(ROOT / "ivy"),
         "TRIGGER_INTERVAL": "500 milliseconds",
@@ -190,3 +216,24 @@ def expected_counts(*ledgers: Mapping[str, str]) -> dict[str, int]:
     for ledger in ledgers:
         merged.update(ledger)
     return dict(Counter(merged.values()))
+
+
+def read_quarantine(quarantine_dir: Path) -> list[dict]:
+    """Every quarantined message, parsed here independently of the job's code."""
+    rows = []
+    for path in sorted(quarantine_dir.glob("batch-*.jsonl")):
+        rows.extend(json.loads(line) for line in path.read_text().splitlines())
+    return rows
+
+
+def produce_raw(broker: Broker, topic: str, values: list[bytes | None]) -> list[tuple[int, int]]:
+    """Send raw values with a plain client (not the product's producer); returns (partition, offset)s."""
+    from kafka import KafkaProducer
+
+    client = KafkaProducer(bootstrap_servers=[broker.bootstrap], acks="all", max_request_size=2_000_000)
+    try:
+        futures = [client.send(topic, key=f"raw-{i}".encode(), value=v) for i, v in enumerate(values)]
+        client.flush()
+        return [(meta.partition, meta.offset) for meta in (f.get(timeout=30) for f in futures)]
+    finally:
+        client.close()

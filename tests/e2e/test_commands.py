@@ -89,6 +89,7 @@ def test_make_run_script_twice_in_a_row(tmp_path):
         **broker.env,
         "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "OUTPUT_DIR": str(tmp_path / "output"),
+        "QUARANTINE_DIR": str(tmp_path / "quarantine"),
         "CHECKPOINT_DIR": str(tmp_path / "checkpoint"),
         "LOG_DIR": str(tmp_path / "logs"),
         "IVY_DIR": str(ROOT / "ivy"),

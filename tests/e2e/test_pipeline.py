@@ -37,22 +37,6 @@ def test_exported_counts_equal_the_ledger_in_the_documented_format(broker, topic
     assert int(batches[-1][2]) == 200
 
 
-def test_restart_on_the_same_checkpoint_counts_nothing_twice(broker, topic, workdir):
-    env = job_env(broker, topic, workdir)
-    first = produce(broker, topic, 120, seed=201)
-    job = Job(env, workdir / "job.log").start()
-    assert job.wait_for_total(120) == expected_counts(first)
-    assert job.stop() == 0
-
-    second = produce(broker, topic, 80, seed=202)  # while the job is down
-    job = Job(env, workdir / "job.log").start()
-    job.wait_for_total(200)
-    assert job.stop() == 0
-
-    assert len(set(first) | set(second)) == 200
-    assert read_counts(job.output_dir) == expected_counts(first, second)
-
-
 def test_bounded_mode_drains_the_topic_and_exits(broker, topic, workdir):
     ledger = produce(broker, topic, 150, seed=301)
     job = Job(job_env(broker, topic, workdir), workdir / "job.log").start("--bounded")

@@ -3,7 +3,7 @@
 import json
 import threading
 
-from export import current_part, export_counts, render_counts, write_atomically
+from export import current_part, export_counts, export_rejects, render_counts, write_atomically
 
 
 def test_render_is_sorted_compact_json_lines():
@@ -80,3 +80,25 @@ def test_a_reader_never_sees_no_file_two_files_or_a_partial_file(tmp_path):
         seen.append(text)
     writer.join()
     assert len(set(seen)) > 1, "the reader should have seen several versions"
+
+
+def test_rejects_go_to_one_file_per_batch_and_a_rerun_replaces_it(tmp_path):
+    rows = [
+        {"reason": "empty value", "topic": "t", "partition": 0, "offset": 7, "value_bytes": 0, "raw": ""},
+        {
+            "reason": "invalid UTF-8",
+            "topic": "t",
+            "partition": 2,
+            "offset": 9,
+            "value_bytes": 3,
+            "raw": "\ufffd",
+        },
+    ]
+    path = export_rejects(tmp_path, 12, rows)
+    assert path == tmp_path / "batch-000012.jsonl"
+    first = path.read_bytes()
+    assert [json.loads(line) for line in first.decode().splitlines()] == rows
+    export_rejects(tmp_path, 12, rows)  # the same batch again, after a crash
+    assert path.read_bytes() == first
+    assert export_rejects(tmp_path, 13, []) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch-000012.jsonl"]

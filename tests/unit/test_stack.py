@@ -101,7 +101,7 @@ def paths_outside_volumes(compose: dict) -> Iterator[str]:
         if volume.startswith("./")
     ]
     settings = spark_streaming.Settings.from_env(environment(compose, "spark"))
-    for path in (settings.output_dir, settings.checkpoint_dir, settings.ivy_dir):
+    for path in (settings.output_dir, settings.quarantine_dir, settings.checkpoint_dir, settings.ivy_dir):
         absolute = workdir / str(path)
         if not any(absolute.is_relative_to(mount) for mount in mounts):
             yield f"spark writes {absolute}, which is on no mounted volume {mounts}"
@@ -125,7 +125,7 @@ def test_a_removed_volume_is_caught():
     broken = copy.deepcopy(COMPOSE)
     broken["services"]["spark"]["volumes"].remove("./data:/app/data")
     problems = list(paths_outside_volumes(broken))
-    assert len(problems) == 2  # the output and the checkpoint
+    assert len(problems) == 3  # the output, the quarantine and the checkpoint
     assert all("/app/data/" in problem for problem in problems)
 
 
@@ -184,7 +184,8 @@ def test_spark_image_pyspark_connector_and_pin_agree():
     assert from_image("spark") == f"apache/spark:{pin}-scala2.13-java17-python3-ubuntu"
     assert pyspark.__version__ == pin
     assert spark_streaming.KAFKA_CONNECTOR.endswith(f"_2.13:{pin}")
-    assert f"py4j-{version('py4j')}-src.zip" in dockerfile("spark")
+    pins = (ROOT / "spark" / "requirements.txt").read_text()
+    assert f"py4j=={version('py4j')}" in pins  # the image gets py4j from this pin, pyspark from Spark
 
 
 def test_no_image_is_unpinned():

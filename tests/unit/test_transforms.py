@@ -4,17 +4,26 @@ from datetime import datetime
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 from tickets import TICKET_TYPES
 from transforms import (
+    IN_THE_FUTURE,
     NOT_A_TICKET,
     SUPPORT_TEAMS,
     TICKET_COLUMNS,
+    TICKET_SCHEMA,
+    TOO_OLD,
     count_by_type,
+    deduplicate,
     enrich,
     parse_tickets,
+    rejected_messages,
     valid_tickets,
 )
+
+HORIZON = 60  # minutes: accepted created_at lie in [NOW - 50 min, NOW + 5 min]
+NOW = datetime(2026, 11, 26, 6, 45)  # the batch time the parse tests pretend
 
 GOOD = (
     '{"ticket_id":"t-1","customer_id":"CUST-00001","type":"BILLING","priority":"HIGH",'
@@ -41,12 +50,21 @@ MESSAGES: list[tuple[bytes | None, str | None]] = [
     (b'{"ticket_id":"t-4","type":"BILLING"}', "missing or invalid created_at"),
     (('{"ticket_id":"t-5","type":"REFUNDS",' + WHEN + "}").encode(), "unknown type 'REFUNDS'"),
     (('{"ticket_id":"t-6","type":"billing",' + WHEN + "}").encode(), "unknown type 'billing'"),
+    (b'{"ticket_id":"t-7","type":"GENERAL","created_at":"2026-11-26T06:51:00Z"}', IN_THE_FUTURE),
+    (b'{"ticket_id":"t-8","type":"GENERAL","created_at":"2026-11-26T06:49:59Z"}', None),  # skew
+    (b'{"ticket_id":"t-9","type":"GENERAL","created_at":"2026-11-26T05:55:01Z"}', None),
+    (b'{"ticket_id":"t-10","type":"GENERAL","created_at":"2026-11-26T05:54:59Z"}', TOO_OLD),
+    (b'{"ticket_id":"t-11","type":"GENERAL","created_at":"1970-01-01T00:00:00Z"}', TOO_OLD),
 ]
 
 
 def kafka_rows(spark: SparkSession, values: list[bytes | None]) -> DataFrame:
     rows = [(value, "client_tickets", offset % 3, offset) for offset, value in enumerate(values)]
     return spark.createDataFrame(rows, "value binary, topic string, partition int, offset long")
+
+
+def parse(rows: DataFrame) -> DataFrame:
+    return parse_tickets(rows, HORIZON, now=F.lit(NOW).cast("timestamp"))
 
 
 def tickets(spark: SparkSession, types: list[str]) -> DataFrame:
@@ -62,32 +80,73 @@ def tickets(spark: SparkSession, types: list[str]) -> DataFrame:
 
 
 def test_every_message_gets_its_reason(spark):
-    parsed = parse_tickets(kafka_rows(spark, [value for value, _ in MESSAGES]))
+    parsed = parse(kafka_rows(spark, [value for value, _ in MESSAGES]))
     reasons = {row["offset"]: row["reject_reason"] for row in parsed.collect()}
     assert reasons == {offset: reason for offset, (_, reason) in enumerate(MESSAGES)}
 
 
 def test_parse_keeps_where_each_message_came_from(spark):
-    parsed = parse_tickets(kafka_rows(spark, [GOOD.encode(), b"oops"]))
-    assert parsed.columns == [*TICKET_COLUMNS, "topic", "partition", "offset", "raw", "reject_reason"]
-    bad = parsed.where("reject_reason IS NOT NULL").first()
-    assert (bad["topic"], bad["partition"], bad["offset"], bad["raw"]) == ("client_tickets", 1, 1, "oops")
+    parsed = parse(kafka_rows(spark, [GOOD.encode(), b"oops"]))
+    assert parsed.columns == [
+        *TICKET_COLUMNS,
+        *("topic", "partition", "offset", "value_bytes", "raw", "reject_reason"),
+    ]
+    bad = rejected_messages(parsed).collect()
+    assert [row.asDict() for row in bad] == [
+        {
+            "reason": NOT_A_TICKET,
+            "topic": "client_tickets",
+            "partition": 1,
+            "offset": 1,
+            "value_bytes": 4,
+            "raw": "oops",
+        }
+    ]
 
 
 def test_parse_reads_the_explicit_schema(spark):
-    row = parse_tickets(kafka_rows(spark, [GOOD.encode()])).first()
+    row = parse(kafka_rows(spark, [GOOD.encode()])).first()
     assert row["ticket_id"] == "t-1"
     assert row["type"] == "BILLING"
     assert row["created_at"] == datetime(2026, 11, 26, 6, 30, 0, 123000)
 
 
-def test_raw_value_is_bounded(spark):
-    parsed = parse_tickets(kafka_rows(spark, [b"x" * 100_000]))
+def test_raw_value_is_bounded_and_its_size_kept(spark):
+    parsed = parse(kafka_rows(spark, [b"x" * 100_000]))
     assert len(parsed.first()["raw"]) == 1000
+    assert parsed.first()["value_bytes"] == 100_000
+
+
+def test_the_batch_time_is_the_default_reference(spark):
+    """Without `now`, the window follows the clock: a ticket created now is accepted."""
+    fresh = f'{{"ticket_id":"t","type":"BILLING","created_at":"{datetime.utcnow().isoformat()}Z"}}'
+    parsed = parse_tickets(kafka_rows(spark, [fresh.encode()]), HORIZON)
+    assert parsed.first()["reject_reason"] is None
+
+
+def test_deduplicate_keeps_one_copy_of_each_id_across_micro_batches(spark, tmp_path):
+    """Deduplication is stateful, so it is tested as a stream: one file per micro-batch."""
+    source = tmp_path / "in"
+    source.mkdir()
+    for batch, ids in enumerate([["t-0", "t-1", "t-0"], ["t-1", "t-2"], ["t-2", "t-0"]]):
+        lines = [f'{{"ticket_id":"{i}","type":"BILLING",{WHEN}}}' for i in ids]
+        (source / f"{batch}.json").write_text("\n".join(lines) + "\n")
+    stream = spark.readStream.schema(TICKET_SCHEMA).option("maxFilesPerTrigger", 1).json(str(source))
+    query = (
+        deduplicate(stream, HORIZON)
+        .writeStream.format("memory")
+        .queryName("deduplicated")
+        .option("checkpointLocation", str(tmp_path / "checkpoint"))
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+    assert len(query.recentProgress) == 3
+    assert sorted(row["ticket_id"] for row in spark.table("deduplicated").collect()) == ["t-0", "t-1", "t-2"]
 
 
 def test_valid_tickets_drop_rejects_and_metadata(spark):
-    parsed = parse_tickets(kafka_rows(spark, [value for value, _ in MESSAGES]))
+    parsed = parse(kafka_rows(spark, [value for value, _ in MESSAGES]))
     valid = valid_tickets(parsed)
     assert valid.columns == TICKET_COLUMNS
     assert valid.count() == sum(reason is None for _, reason in MESSAGES)

@@ -1,0 +1,323 @@
+"""The scenarios of shared/RELIABILITY.md against the real broker and the real job process.
+
+Each checks, against the producers' ledgers of acknowledged ids:
+  I1 no loss and I2 no double count: the exported count of each type equals the number of
+     distinct acknowledged ids of that type;
+  I3 each batch written once: a reader never sees a missing, doubled or partial part file, and
+     a re-run batch leaves the output as it was.
+Set RELIABILITY_REPORT=path to write the table of results (make reliability-report).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import (
+    ROOT,
+    Broker,
+    Job,
+    expected_counts,
+    job_env,
+    produce,
+    produce_raw,
+    read_counts,
+    read_quarantine,
+    wait_until,
+)
+from reliability_report import Outcome, write_report
+
+import producer
+
+pytestmark = pytest.mark.e2e
+
+KILLS = int(os.environ.get("SOAK_KILLS", "5"))
+OUTCOMES: list[Outcome] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report() -> Iterator[None]:
+    yield
+    if os.environ.get("RELIABILITY_REPORT"):
+        write_report(Path(os.environ["RELIABILITY_REPORT"]), OUTCOMES)
+
+
+def check(scenario: str, job: Job, ledger: dict[str, str], trials: int = 1, quarantined: int = 0) -> None:
+    """Record the scenario's outcome, then assert I1 and I2 on the final output."""
+    counts = read_counts(job.output_dir)
+    expected = expected_counts(ledger)
+    lost = sum(max(0, n - counts.get(t, 0)) for t, n in expected.items())
+    twice = sum(max(0, n - expected.get(t, 0)) for t, n in counts.items())
+    OUTCOMES.append(Outcome(scenario, trials, len(ledger), lost, twice, quarantined))
+    assert counts == expected
+
+
+class PartFileWatcher:
+    """Reads the output folder in a loop, as a consumer of the result would (I3, reader side)."""
+
+    def __init__(self, output_dir: Path) -> None:
+        self.output_dir = output_dir
+        self.problems: list[str] = []
+        self.reads = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> PartFileWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        seen_one = False
+        while not self._stop.wait(0.01):
+            parts = list(self.output_dir.glob("part-00000-*.json"))
+            if len(parts) > 1 or (seen_one and not parts):
+                self.problems.append(f"{len(parts)} part files")
+            if not parts:
+                continue
+            seen_one = True
+            try:
+                lines = parts[0].read_text().splitlines()
+            except FileNotFoundError:
+                self.problems.append("the part file vanished while being opened")
+                continue
+            if not lines or not all(line.startswith("{") and line.endswith("}") for line in lines):
+                self.problems.append(f"partial file: {lines!r}")
+            self.reads += 1
+
+
+def test_1_graceful_stop_with_tickets_produced_while_down(broker, topic, workdir):
+    env = job_env(broker, topic, workdir)
+    first = produce(broker, topic, 120, seed=1101)
+    job = Job(env, workdir / "job.log").start()
+    job.wait_for_total(120)
+    assert job.stop() == 0
+    second = produce(broker, topic, 80, seed=1102)
+    job = Job(env, workdir / "job.log").start()
+    job.wait_for_total(200)
+    assert job.stop() == 0
+    check("1. graceful stop, tickets produced while down, restart", job, {**first, **second}, trials=2)
+
+
+def test_2_kill_9_at_random_moments(broker, topic, workdir):
+    rng = random.Random(int(os.environ.get("SOAK_SEED", "2")))
+    env = job_env(broker, topic, workdir, MAX_OFFSETS_PER_TRIGGER="60", TRIGGER_INTERVAL="200 milliseconds")
+    ledger = produce(broker, topic, 900, seed=1201)
+    job = Job(env, workdir / "job.log")
+    with PartFileWatcher(job.output_dir) as watcher:
+        for trial in range(KILLS):
+            before = sum(read_counts(job.output_dir).values())
+            job.start()
+            # Kill once the job is busy: after its first new export, at a random point later on.
+            job.wait_for_total(before + 1)
+            threading.Event().wait(rng.uniform(0.0, 1.5))
+            job.kill()
+            ledger |= produce(broker, topic, 60, seed=1300 + trial)  # more while it is down
+        job.start()
+        job.wait_for_total(len(ledger))
+        assert job.stop() == 0
+    assert watcher.problems == [] and watcher.reads > 0
+    check(f"2. kill -9 of driver and JVM at {KILLS} random moments", job, ledger, trials=KILLS)
+
+
+def produce_in_background(broker: Broker, topic: str, count: int, seed: int) -> tuple[threading.Thread, dict]:
+    """The product's producer at 150 tickets/s in a thread; its ledger fills when it returns."""
+    result: dict = {}
+    settings = producer.Settings(
+        bootstrap_servers=broker.bootstrap,
+        topic=topic,
+        ticket_count=count,
+        ticket_seed=seed,
+        tickets_per_second=150,
+    )
+
+    def send() -> None:
+        result["summary"] = producer.run(settings)
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    return thread, result
+
+
+def test_3_broker_killed_and_restarted_while_the_producer_sends(broker, topic, workdir):
+    job = Job(job_env(broker, topic, workdir), workdir / "job.log").start()
+    thread, result = produce_in_background(broker, topic, 600, seed=1401)
+    wait_until(lambda: sum(broker.end_offsets(topic).values()) >= 100, 60, "the first 100 tickets")
+    broker.kill()
+    broker.up()
+    thread.join(timeout=180)
+    summary = result["summary"]
+    assert summary.failed == {}, "the producer retries through a broker restart"
+    job.wait_for_total(len(summary.acked))
+    assert job.stop() == 0
+    check("3. broker killed (SIGKILL) and restarted while sending", job, summary.acked)
+
+
+def test_4_broker_paused_while_the_producer_sends(broker, topic, workdir):
+    job = Job(job_env(broker, topic, workdir), workdir / "job.log").start()
+    thread, result = produce_in_background(broker, topic, 600, seed=1501)
+    wait_until(lambda: sum(broker.end_offsets(topic).values()) >= 100, 60, "the first 100 tickets")
+    broker.pause()
+    try:
+        threading.Event().wait(8)  # the fault itself: the broker frozen for 8 s
+    finally:
+        broker.resume()
+    thread.join(timeout=180)
+    summary = result["summary"]
+    assert summary.failed == {}
+    job.wait_for_total(len(summary.acked))
+    assert job.stop() == 0
+    check("4. broker paused (SIGSTOP 8 s, SIGCONT) while sending", job, summary.acked)
+
+
+MALFORMED: list[tuple[str, bytes | None, str]] = [
+    ("not JSON", b"hello, I have a problem", "malformed JSON"),
+    ("truncated JSON", b'{"ticket_id":"m-1","type":"BILL', "malformed JSON"),
+    ("JSON array", b'[{"ticket_id":"m-2"}]', "malformed JSON"),
+    ("JSON number", b"42", "malformed JSON"),
+    ("JSON null", b"null", "malformed JSON"),
+    ("missing field", b'{"ticket_id":"m-3","created_at":"2026-01-01T00:00:00Z"}', "missing or invalid type"),
+    ("wrong type", b'{"ticket_id":"m-4","type":"BILLING","created_at":true}', "malformed JSON"),
+    (
+        "unknown ticket type",
+        b'{"ticket_id":"m-5","type":"SALES","created_at":"@now"}',
+        "unknown type 'SALES'",
+    ),
+    ("empty value", b"", "empty value"),
+    ("null value", None, "null value"),
+    ("invalid UTF-8", b'{"ticket_id":"m-6","type":"\xff\xfe"}', "invalid UTF-8"),
+    ("very large message", b"x" * 512_000, "malformed JSON"),
+    (
+        "created_at in the future",
+        b'{"ticket_id":"m-7","type":"BILLING","created_at":"2999-01-01T00:00:00Z"}',
+        "created_at in the future",
+    ),
+    (
+        "created_at far in the past",
+        b'{"ticket_id":"m-8","type":"BILLING","created_at":"1999-01-01T00:00:00Z"}',
+        "older than the deduplication horizon",
+    ),
+]
+
+
+def test_5_malformed_input_is_quarantined_and_valid_tickets_counted(broker, topic, workdir):
+    now = producer.datetime.now(producer.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    values = [value.replace(b"@now", now) if value else value for _, value, _ in MALFORMED]
+    extra = b'{"ticket_id":"ok-extra","type":"GENERAL","created_at":"' + now + b'","channel":"phone"}'
+    job = Job(job_env(broker, topic, workdir), workdir / "job.log").start()
+    ledger = produce(broker, topic, 100, seed=1601)
+    places = produce_raw(broker, topic, [*values, extra])
+    ledger |= produce(broker, topic, 100, seed=1602)
+    ledger["ok-extra"] = "GENERAL"  # unexpected extra fields are fine: counted
+
+    job.wait_for_total(len(ledger))
+    wait_until(lambda: len(read_quarantine(workdir / "quarantine")) >= len(MALFORMED), 60, "the quarantine")
+    assert job.stop() == 0
+
+    quarantined = {(row["partition"], row["offset"]): row for row in read_quarantine(workdir / "quarantine")}
+    assert len(quarantined) == len(MALFORMED)
+    for (name, _, reason), value, place in zip(MALFORMED, values, places[:-1], strict=True):
+        row = quarantined[place]  # found by the partition and offset the broker gave the message
+        assert reason in row["reason"], (name, row)
+        assert row["topic"] == topic
+        assert len(row["raw"] or "") <= 1000
+        assert row["value_bytes"] == (None if value is None else len(value)), name
+    assert "quarantined" in job.log() and "rejected" in job.log()
+    check(
+        f"5. malformed input ({len(MALFORMED)} classes) between valid tickets",
+        job,
+        ledger,
+        quarantined=len(quarantined),
+    )
+
+
+def test_6_duplicates_from_a_rerun_producer_are_counted_once(broker, topic, workdir):
+    job = Job(job_env(broker, topic, workdir), workdir / "job.log").start()
+    first = produce(broker, topic, 150, seed=1701)
+    again = produce(broker, topic, 150, seed=1701)  # the same tickets, sent again
+    assert again.keys() == first.keys()
+    more = produce(broker, topic, 50, seed=1702)
+    assert sum(broker.end_offsets(topic).values()) == 350
+    job.wait_for_total(200)
+    assert job.stop() == 0
+    check("6. duplicates: a producer re-run sends the same 150 ids again", job, {**first, **more})
+
+
+def test_7_topic_missing_when_the_job_starts(broker, workdir):
+    topic = "created_later_" + workdir.name[-8:].replace("-", "_")
+    job = Job(job_env(broker, topic, workdir), workdir / "job.log").start()
+    wait_until(lambda: "query client_ticket_counts started" in job.log(), 120, "the job to start")
+    broker.kafka_sh("topic", topic)
+    ledger = produce(broker, topic, 200, seed=1801)
+    job.wait_for_total(200)
+    assert job.stop() == 0
+    check("7. topic missing when the job starts, created later", job, ledger)
+
+
+def test_8_backlog_after_downtime_drains_in_bounded_batches(broker, topic, workdir):
+    env = job_env(broker, topic, workdir, MAX_OFFSETS_PER_TRIGGER="200")
+    ledger = produce(broker, topic, 100, seed=1901)
+    job = Job(env, workdir / "job.log").start()
+    job.wait_for_total(100)
+    assert job.stop() == 0
+    ledger |= produce(broker, topic, 3000, seed=1902)  # while the job is down
+    job = Job(env, workdir / "job2.log").start()
+    job.wait_for_total(3100, timeout=300)
+    assert job.stop() == 0
+    rows = [int(n) for n in re.findall(r"progress: batch \d+: (\d+) rows in", job.log())]
+    assert sum(rows) == 3000 and max(rows) <= 200 and len(rows) >= 15, rows
+    check("8. backlog of 3,000 after downtime, 200 per micro-batch", job, ledger, trials=len(rows))
+
+
+# A different aggregation (by priority) over the same topic, checkpointed where the job's would be.
+OTHER_QUERY = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import spark_streaming as job
+settings = job.Settings.from_env(os.environ)
+spark = job.create_session(settings)
+by_priority = job.parse_tickets(job.read_kafka(spark, settings), 1440).groupBy("priority").count()
+query = (
+    by_priority.writeStream.outputMode("complete").format("console")
+    .option("checkpointLocation", os.environ["CHECKPOINT_DIR"] + "/counts")
+    .trigger(availableNow=True).start()
+)
+query.awaitTermination()
+"""
+
+
+def test_9_a_checkpoint_of_another_query_is_refused(broker, topic, workdir):
+    produce(broker, topic, 50, seed=2001)
+    checkpoint = workdir / "checkpoint"
+    subprocess.run(
+        [sys.executable, "-c", OTHER_QUERY, str(ROOT / "spark")],
+        env=job_env(broker, topic, workdir),
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "other_query.log").open("w"),
+        check=True,
+        timeout=300,
+    )
+    assert (checkpoint / "counts" / "commits").is_dir()
+    job = Job(job_env(broker, topic, workdir), workdir / "job.log").start()
+    assert job.wait() == 3
+    assert "was written by an earlier version of the queries" in job.log()
+    assert "make clean" in job.log()
+    assert not (workdir / "output").exists()
+
+    (checkpoint / "pipeline.json").write_text(json.dumps({"query_version": 1}))
+    job = Job(job_env(broker, topic, workdir), workdir / "job2.log").start()
+    assert job.wait() == 3
+    assert "was written by version 1 of the queries" in job.log()
+    OUTCOMES.append(Outcome("9. checkpoint of another query: refused, exit 3", 2, 50, None, None, 0))
