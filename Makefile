@@ -15,7 +15,7 @@ DOCKERFILES := producer/Dockerfile spark/Dockerfile redpanda/Dockerfile
 DOCKER_ENGINE := $(shell docker info >/dev/null 2>&1 && docker compose version >/dev/null 2>&1 && echo yes)
 
 .PHONY: help setup run broker-up broker-down produce spark up down logs clean clean-all lint format test \
-	reliability-report soak
+	reliability-report soak bench bench-quick
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
@@ -90,3 +90,13 @@ reliability-report: setup ## run the reliability scenarios and write docs/RELIAB
 
 soak: setup ## the kill -9 scenario with 30 kills (SOAK_KILLS, SOAK_SEED to change)
 	SOAK_KILLS=$${SOAK_KILLS:-30} $(PY) -m pytest tests/e2e/test_reliability.py -k kill_9
+
+$(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench: setup $(VENV)/.bench-installed ## measure against the baselines; writes docs/BENCHMARKS.md and its plot (~8 min)
+	$(PY) scripts/bench.py
+
+bench-quick: setup $(VENV)/.bench-installed ## the benchmark at small sizes (a few minutes): checks every figure is produced
+	$(PY) scripts/bench.py --quick

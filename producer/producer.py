@@ -108,11 +108,14 @@ class KafkaUnavailableError(RuntimeError):
 
 
 def producer_config() -> dict[str, object]:
-    """kafka-python settings: durable (acks=all, idempotent) and tuned by `make bench`."""
+    """kafka-python settings: durable (acks=all, idempotent), batching and compression chosen by
+    measuring (docs/BENCHMARKS.md): about twice the tickets per second of the defaults."""
     return {
         "acks": "all",
         "enable_idempotence": True,
-        "linger_ms": 5,
+        "linger_ms": 20,  # wait up to 20 ms to fill a batch
+        "batch_size": 256 * 1024,
+        "compression_type": "gzip",  # in the standard library; lz4 and zstd need extra packages
         "delivery_timeout_ms": 120_000,  # retries until then; idempotence keeps them duplicate-free
     }
 

@@ -37,6 +37,7 @@ from producer import Settings as ProducerSettings  # noqa: E402
 log = logging.getLogger("run_local")
 KAFKA = ROOT / "local-kafka" / "kafka.sh"
 ECHOED_LOGGERS = (" progress: ", " spark_streaming: ", " ERROR ")
+DEMO_OFFSETS_PER_TRIGGER = 50
 
 
 def kafka(command: str) -> None:
@@ -117,7 +118,14 @@ def main() -> int:
     kafka("up")
     job = None
     try:
-        env = {**os.environ, "EXPECTED_TICKETS": str(producer_settings.ticket_count)}
+        env = {
+            **os.environ,
+            "EXPECTED_TICKETS": str(producer_settings.ticket_count),
+            # A demo: small micro-batches, so the 200 tickets show up as several progress lines.
+            "MAX_OFFSETS_PER_TRIGGER": os.environ.get(
+                "MAX_OFFSETS_PER_TRIGGER", str(DEMO_OFFSETS_PER_TRIGGER)
+            ),
+        }
         job = start_job(env, log_dir / "spark.log")
         log.info("Spark job started (pid %d, log %s); producing", job.pid, log_dir / "spark.log")
         produced = subprocess.run([sys.executable, str(ROOT / "producer" / "producer.py")], env=env)

@@ -18,7 +18,7 @@ Environment (also read from an optional `.env` in the working directory):
     CHECKPOINT_DIR            default data/checkpoints/client_tickets (resume point; make clean resets it)
     DEDUP_HORIZON_MINUTES     default 1440: a ticket id is remembered this long (event time)
     IVY_DIR                   default ivy (Spark's dependency cache)
-    MAX_OFFSETS_PER_TRIGGER   default 50 (records per micro-batch)
+    MAX_OFFSETS_PER_TRIGGER   default 200000 (records per micro-batch; make run and compose use 50)
     TRIGGER_INTERVAL          default "1 second"
     SHUFFLE_PARTITIONS        default 2
     EXPECTED_TICKETS          optional: log "N/N tickets counted" once that many are counted
@@ -90,7 +90,7 @@ class Settings:
     checkpoint_dir: Path = Path("data/checkpoints/client_tickets")
     dedup_horizon_minutes: int = 24 * 60
     ivy_dir: Path = Path("ivy")
-    max_offsets_per_trigger: int = 50
+    max_offsets_per_trigger: int = 200_000
     trigger_interval: str = "1 second"
     shuffle_partitions: int = 2
     expected_tickets: int | None = None

@@ -17,7 +17,8 @@ LINE = re.compile(r'^\{"type":"(ACCOUNT|BILLING|GENERAL|TECHNICAL)","ticket_coun
 
 
 def test_exported_counts_equal_the_ledger_in_the_documented_format(broker, topic, workdir):
-    job = Job(job_env(broker, topic, workdir, EXPECTED_TICKETS="200"), workdir / "job.log").start()
+    env = job_env(broker, topic, workdir, EXPECTED_TICKETS="200", MAX_OFFSETS_PER_TRIGGER="50")
+    job = Job(env, workdir / "job.log").start()
     ledger = produce(broker, topic, 200, seed=101)
 
     job.wait_for_total(200)

@@ -51,7 +51,7 @@ def test_job_defaults():
     assert settings == spark_streaming.Settings()
     assert settings.output_dir == Path("data/output/client_tickets")
     assert settings.checkpoint_dir == Path("data/checkpoints/client_tickets")
-    assert settings.max_offsets_per_trigger == 50
+    assert settings.max_offsets_per_trigger == 200_000
     assert not settings.bounded
 
 
