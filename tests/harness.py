@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafka import KafkaProducer
+
 import producer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,8 +75,8 @@ class Broker:
         os.kill(pid, signal.SIGKILL)
         wait_until(lambda: not Path(f"/proc/{pid}").exists(), 30, "the killed broker to be gone")
 
-    def up(self) -> None:
-        self.kafka_sh("up", timeout=120)
+    def up(self, timeout: float = 120) -> None:
+        self.kafka_sh("up", timeout=timeout)
 
     def pause(self) -> None:
         os.kill(self.pid(), signal.SIGSTOP)
@@ -228,8 +230,6 @@ def read_quarantine(quarantine_dir: Path) -> list[dict]:
 
 def produce_raw(broker: Broker, topic: str, values: list[bytes | None]) -> list[tuple[int, int]]:
     """Send raw values with a plain client (not the product's producer); returns (partition, offset)s."""
-    from kafka import KafkaProducer
-
     client = KafkaProducer(bootstrap_servers=[broker.bootstrap], acks="all", max_request_size=2_000_000)
     try:
         futures = [client.send(topic, key=f"raw-{i}".encode(), value=v) for i, v in enumerate(values)]

@@ -15,7 +15,7 @@ TEST_BROKER_PORT = 19392
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     broker = Broker(port=TEST_BROKER_PORT, state_dir=tmp_path_factory.mktemp("kafka"))
-    broker.kafka_sh("up", timeout=600)
+    broker.up(timeout=600)  # the first start may fetch Kafka with mvn
     yield broker
     broker.kafka_sh("down")
 
