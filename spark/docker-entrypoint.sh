@@ -5,8 +5,21 @@
 # Desktop that maps owners to root), the image's spark user (uid 185) takes the folders over.
 set -eu
 owner=$(stat -c %u:%g /app/data)
-if [ "${owner%%:*}" = 0 ]; then
-  owner=185:185
-  chown 185:185 /app/data /app/ivy
+uid=${owner%%:*}
+gid=${owner#*:}
+if [ "$uid" = 0 ]; then
+  uid=185 gid=185
+  chown -R "$uid:$gid" /app/data /app/ivy
 fi
-exec gosu "$owner" python3 /app/spark_streaming.py "$@"
+
+# The JDK's Unix login (and so Spark's) fails on a uid without a passwd entry ("invalid null
+# input: name"), before SPARK_USER is read: give the host's uid a name, and its gid a group.
+getent group "$gid" >/dev/null || echo "spark-job:x:$gid:" >>/etc/group
+getent passwd "$uid" >/dev/null || echo "spark-job:x:$uid:$gid:Spark job:/tmp:/usr/sbin/nologin" >>/etc/passwd
+
+# Spark writes artifacts/ (and spark-warehouse/) into its working directory: one of the user's own.
+workdir=/tmp/spark-job
+mkdir -p "$workdir"
+chown "$uid:$gid" "$workdir"
+cd "$workdir"
+exec gosu "$uid:$gid" python3 /app/spark_streaming.py "$@"

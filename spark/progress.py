@@ -2,6 +2,10 @@
 
 batch 3: 50 rows in (2 rejected), 212.4 rows/s, 150 tickets counted
 200/200 tickets counted
+
+With EXPECTED_TICKETS=200, "N/N tickets counted" is logged each time the count reaches a further
+multiple of 200: 200/200 after the first producer run, 400/400 after a second run with new ids,
+once per job process (a restart that finds 400 counted says 400/400 again, never 400/200).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ class ProgressLog(StreamingQueryListener):
         self.totals = totals
         self.rejected = rejected
         self.expected = expected
-        self.announced = False
+        self.announced = 0  # the multiple of `expected` last announced
 
     def onQueryStarted(self, event: QueryStartedEvent) -> None:  # noqa: N802 (Spark's name)
         log.info("query %s started (run %s)", event.name, event.runId)
@@ -72,9 +76,9 @@ class ProgressLog(StreamingQueryListener):
                 total,
             ),
         )
-        if self.expected and total is not None and total >= self.expected and not self.announced:
-            self.announced = True
-            log.info("%d/%d tickets counted", total, self.expected)
+        if self.expected and total is not None and total // self.expected > self.announced:
+            self.announced = total // self.expected
+            log.info("%d/%d tickets counted", total, self.announced * self.expected)
 
     def onQueryIdle(self, event: QueryIdleEvent) -> None:  # noqa: N802
         pass

@@ -46,24 +46,36 @@ def variables_read_by(service: str) -> set[str]:
 
 
 def interpolate(value: str, env: Mapping[str, str] | None = None) -> str:
-    """Compose's ${VAR:-default} (nested too) with no .env: the defaults compose would use."""
+    """Compose's ${VAR:-default} (nested too): `env` as .env would set it, the defaults otherwise."""
     env = env or {}
     pattern = re.compile(r"\$\{(\w+)(?::?-([^${}]*))?\}")
     while (match := pattern.search(value)) is not None:
         name, default = match.group(1), match.group(2) or ""
-        value = value[: match.start()] + env.get(name, default) + value[match.end() :]
+        value = value[: match.start()] + (env.get(name) or default) + value[match.end() :]
     return value
 
 
-def environment(compose: dict, service: str) -> dict[str, str]:
+def environment(compose: dict, service: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
     return {
-        k: interpolate(str(v)) for k, v in (compose["services"][service].get("environment") or {}).items()
+        k: interpolate(str(v), env)
+        for k, v in (compose["services"][service].get("environment") or {}).items()
     }
 
 
+ENV_LINE = re.compile(r"^(#?)([A-Z_][A-Z0-9_]*)=(.*)$")
+
+
+def env_example_lines(text: str) -> list[tuple[bool, str, str]]:
+    """(commented out, name, value) for each setting line of an .env.example text."""
+    return [
+        (match.group(1) == "#", match.group(2), match.group(3))
+        for match in map(ENV_LINE.match, text.splitlines())
+        if match is not None
+    ]
+
+
 def documented_variables() -> set[str]:
-    lines = (ROOT / ".env.example").read_text().splitlines()
-    return {line.split("=", 1)[0] for line in lines if re.match(r"^[A-Z_][A-Z0-9_]*=", line)}
+    return {name for _, name, _ in env_example_lines((ROOT / ".env.example").read_text())}
 
 
 def dockerfile(service: str) -> str:
@@ -222,6 +234,63 @@ def test_stack_services_wait_for_what_they_need():
     assert SERVICES["topic-init"]["depends_on"]["redpanda"]["condition"] == "service_healthy"
     for service in ("producer", "spark"):
         assert SERVICES[service]["depends_on"]["topic-init"]["condition"] == "service_completed_successfully"
-    assert SERVICES["spark"]["container_name"] == "spark"  # docker logs -f spark
     assert SERVICES["producer"]["restart"] == "no"
-    assert "name" in COMPOSE
+    # A crashing job is restarted, but not forever (a configuration error would loop).
+    assert re.fullmatch(r"on-failure:[1-9]", SERVICES["spark"]["restart"])
+
+
+@pytest.mark.parametrize("service", ["producer", "spark"])
+def test_the_seeds_monitoring_commands_find_their_containers(service):
+    assert SERVICES[service]["container_name"] == service  # docker logs -f producer / spark
+
+
+def test_the_file_is_valid_for_docker_compose_1_29_too():
+    # docker-compose 1.29 (Debian 12, Ubuntu 22.04) rejects a top-level `name:`; both tools also
+    # check the file with their own `config` in the compose runtime test.
+    assert set(COMPOSE) <= {"services", "volumes", "networks"} | {k for k in COMPOSE if k.startswith("x-")}
+
+
+# --- .env.example: a copy of it changes nothing ---------------------------------------------------
+
+
+def effective_configuration(dotenv: Mapping[str, str]) -> dict[str, object]:
+    """What the programs and the stack run with when `dotenv` is the content of .env."""
+    config: dict[str, object] = {name: SETTINGS[name].from_env(dotenv) for name in SETTINGS}
+    for service in SERVICES:
+        config[f"compose:{service}"] = environment(COMPOSE, service, dotenv)
+    return config
+
+
+def changed_by_a_copy(text: str) -> dict[str, object]:
+    """The parts of the effective configuration that copying `text` to .env would change."""
+    dotenv = {name: value for commented, name, value in env_example_lines(text) if not commented}
+    before, after = effective_configuration({}), effective_configuration(dotenv)
+    return {key: after[key] for key in before if after[key] != before[key]}
+
+
+def test_copying_env_example_to_dotenv_changes_nothing():
+    assert changed_by_a_copy((ROOT / ".env.example").read_text()) == {}
+
+
+def test_an_uncommented_setting_that_changes_the_demo_is_caught():
+    text = (
+        (ROOT / ".env.example").read_text().replace("#MAX_OFFSETS_PER_TRIGGER=", "MAX_OFFSETS_PER_TRIGGER=")
+    )
+    assert set(changed_by_a_copy(text)) == {"compose:spark"}  # 200000 instead of the demo's 50
+
+
+def test_env_example_shows_the_real_defaults():
+    kafka_sh = (ROOT / "local-kafka" / "kafka.sh").read_text()
+    kafka_defaults = {
+        k: v.removeprefix("$root/") for k, v in re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", kafka_sh)
+    }
+    for _, name, value in env_example_lines((ROOT / ".env.example").read_text()):
+        for service, settings in SETTINGS.items():
+            if name in variables_read_by(service):
+                assert settings.from_env({name: value}) == settings(), (
+                    f"{name}={value} is not {service}'s default"
+                )
+        if name in kafka_defaults:
+            assert value == kafka_defaults[name], (
+                f"{name}={value}: kafka.sh's default is {kafka_defaults[name]}"
+            )
