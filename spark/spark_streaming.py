@@ -31,7 +31,8 @@ Run:    python spark/spark_streaming.py [--bounded]
 Logs:   one line per micro-batch on stderr: batch id, rows in, rows/s, tickets counted so far.
 Stops:  on SIGTERM or Ctrl-C, after the running micro-batch, keeping the checkpoint consistent.
 Exits:  0 when stopped or drained (bounded), 1 when a query failed, 2 on bad configuration,
-        3 when CHECKPOINT_DIR belongs to an incompatible version of the queries.
+        3 when CHECKPOINT_DIR belongs to an incompatible version of the queries or is ahead of the
+        topic (the topic was deleted or recreated since).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -264,6 +266,16 @@ def run_until_stopped(queries: list[StreamingQuery], stop: threading.Event) -> N
         query.awaitTermination()  # raises StreamingQueryException if the query failed
 
 
+def topic_behind_checkpoint(err: StreamingQueryException) -> str | None:
+    """Where Spark's Kafka source found a partition ending below the checkpointed offset, if it did
+    ("partition client_tickets-2 at 62, checkpoint at 249"); None for any other failure."""
+    match = re.search(r"Partition (\S+) offset was changed from (\d+) to (\d+)", str(err))
+    if match is None:
+        return None
+    partition, checkpointed, end = match.groups()
+    return f"partition {partition} at {end}, checkpoint at {checkpointed}"
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -318,6 +330,16 @@ def main(argv: list[str] | None = None) -> int:
         ]
         run_until_stopped(queries, stop)
     except StreamingQueryException as err:
+        if (behind := topic_behind_checkpoint(err)) is not None:
+            log.error(
+                "topic %r ends before the checkpoint's position (%s): the topic was deleted or "
+                "recreated (as `docker compose down -v` does) while CHECKPOINT_DIR kept the old "
+                "position; %s",
+                settings.topic,
+                behind,
+                RESET_ADVICE,
+            )
+            return 3
         log.error("a query failed: %s", err)
         log.error("if the queries changed since the checkpoint was written, %s", RESET_ADVICE)
         return 1

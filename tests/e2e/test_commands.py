@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness import ROOT, Broker, wait_until
+from harness import ROOT, Broker, Job, job_env, produce, read_counts, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -117,3 +117,26 @@ def test_make_run_script_twice_in_a_row(tmp_path):
     assert sum(counts.values()) == 300
     assert len(list((tmp_path / "output").glob("part-00000-*.json"))) == 1
     wait_until(lambda: subprocess.run(["pgrep", "-f", str(tmp_path)]).returncode != 0, 30, "no leftovers")
+
+
+def test_job_refuses_a_checkpoint_ahead_of_a_recreated_topic(broker, topic, tmp_path):
+    """`docker compose down -v` deletes the topic but not ./data: the job must say so, not loop."""
+    env = job_env(broker, topic, tmp_path, BOUNDED="true")
+    produce(broker, topic, 90, seed=11)
+    assert Job(env, tmp_path / "first.log").start().wait() == 0
+
+    def topics(*args: str) -> str:
+        tool = "org.apache.kafka.tools.TopicCommand"
+        return broker.kafka_sh("tool", tool, "--bootstrap-server", broker.bootstrap, *args).stdout
+
+    topics("--delete", "--topic", topic)
+    wait_until(lambda: topic not in topics("--list").split(), 60, "the topic to be deleted")
+    broker.kafka_sh("topic", topic)
+    produce(broker, topic, 9, seed=11)
+
+    job = Job(env, tmp_path / "second.log").start()
+    assert job.wait() == 3
+    position = rf"partition {topic}-\d at \d+, checkpoint at \d+"
+    assert re.search(rf"topic '{topic}' ends before the checkpoint's position \({position}\)", job.log())
+    assert "make clean" in job.log()
+    assert sum(read_counts(tmp_path / "output").values()) == 90  # the first run's result is kept

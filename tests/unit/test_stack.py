@@ -17,12 +17,10 @@ from typing import Any
 import pyspark
 import pytest
 import spark_streaming
-import yaml
-from harness import ROOT
+from stackfiles import COMPOSE, ROOT, arg_default, dockerfile, from_image, interpolate
 
 import producer
 
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 SETTINGS = {"producer": producer.Settings, "spark": spark_streaming.Settings}
 
@@ -43,16 +41,6 @@ def variables_read_by(service: str) -> set[str]:
     env = RecordingEnv()
     SETTINGS[service].from_env(env)
     return env.asked
-
-
-def interpolate(value: str, env: Mapping[str, str] | None = None) -> str:
-    """Compose's ${VAR:-default} (nested too): `env` as .env would set it, the defaults otherwise."""
-    env = env or {}
-    pattern = re.compile(r"\$\{(\w+)(?::?-([^${}]*))?\}")
-    while (match := pattern.search(value)) is not None:
-        name, default = match.group(1), match.group(2) or ""
-        value = value[: match.start()] + (env.get(name) or default) + value[match.end() :]
-    return value
 
 
 def environment(compose: dict, service: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -76,22 +64,6 @@ def env_example_lines(text: str) -> list[tuple[bool, str, str]]:
 
 def documented_variables() -> set[str]:
     return {name for _, name, _ in env_example_lines((ROOT / ".env.example").read_text())}
-
-
-def dockerfile(service: str) -> str:
-    return (ROOT / service / "Dockerfile").read_text()
-
-
-def arg_default(text: str, name: str) -> str:
-    match = re.search(rf"^ARG {name}=(\S+)$", text, re.M)
-    assert match is not None, f"no ARG {name} with a default"
-    return match.group(1)
-
-
-def from_image(service: str) -> str:
-    text = dockerfile(service)
-    image = re.search(r"^FROM (\S+)", text, re.M).group(1)
-    return re.sub(r"\$\{(\w+)\}", lambda m: arg_default(text, m.group(1)), image)
 
 
 # --- the checks --------------------------------------------------------------------------------

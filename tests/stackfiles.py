@@ -1,0 +1,50 @@
+"""Readers of the Docker stack's files, shared by the unit cross-checks and the compose runtime test:
+the compose file as compose itself would interpolate it, and the images the Dockerfiles start FROM."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def interpolate(value: str, env: Mapping[str, str] | None = None) -> str:
+    """Compose's ${VAR:-default} (nested too): `env` as .env would set it, the defaults otherwise."""
+    env = env or {}
+    pattern = re.compile(r"\$\{(\w+)(?::?-([^${}]*))?\}")
+    while (match := pattern.search(value)) is not None:
+        name, default = match.group(1), match.group(2) or ""
+        value = value[: match.start()] + (env.get(name) or default) + value[match.end() :]
+    return value
+
+
+def dockerfile(service: str) -> str:
+    return (ROOT / service / "Dockerfile").read_text()
+
+
+def arg_default(text: str, name: str) -> str:
+    match = re.search(rf"^ARG {name}=(\S+)$", text, re.M)
+    assert match is not None, f"no ARG {name} with a default"
+    return match.group(1)
+
+
+def from_image(service: str) -> str:
+    """The image `service`/Dockerfile starts FROM, its build arguments at their defaults."""
+    text = dockerfile(service)
+    image = re.search(r"^FROM (\S+)", text, re.M).group(1)
+    return re.sub(r"\$\{(\w+)\}", lambda m: arg_default(text, m.group(1)), image)
+
+
+def base_images() -> dict[str, str]:
+    """Every image the stack needs from a registry: the Dockerfiles' bases and the `image:` entries."""
+    images = {service: from_image(service) for service in ("producer", "spark", "redpanda")}
+    for name, service in COMPOSE["services"].items():
+        if "image" in service:
+            images[name] = interpolate(service["image"])
+    return images
