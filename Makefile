@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 KAFKA := local-kafka/kafka.sh
 DCLINT_VERSION := 3.1.0
 DCLINT := .cache/npm/node_modules/.bin/dclint
-DOCKERFILES := producer/Dockerfile spark/Dockerfile redpanda/Dockerfile
+DOCKERFILES := producer/Dockerfile spark/Dockerfile redpanda/Dockerfile tests/compose/standins/*/Dockerfile
 # Docker Compose v2 (`docker compose`) where it is installed, else the classic `docker-compose`
 # (1.29, as Debian 12 and Ubuntu 22.04 ship it): the stack works with both.
 ifndef COMPOSE
@@ -19,7 +19,7 @@ endif
 # Compose is only driven where a Docker engine answers.
 DOCKER_ENGINE := $(shell docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help setup run broker-up broker-down produce spark up down logs clean clean-all lint format test \
+.PHONY: help setup run broker-up broker-down produce spark up down logs clean clean-all lint format test test-compose \
 	reliability-report soak bench bench-quick
 
 help: ## list the targets
@@ -93,8 +93,15 @@ format: setup ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: setup lint ## everything: lint, unit tests, end-to-end tests against a real local broker
+test: setup lint ## everything: lint, unit tests, end-to-end tests on a real local broker, the Docker stack
 	$(PY) -m pytest
+	$(MAKE) test-compose
+
+test-compose: setup ## the Docker stack run for real, as a user would (starts a Docker engine if none runs; ~10 min)
+	tests/compose/engine.sh up
+	@status=0; \
+	$(PY) tests/compose/images.py && $(PY) -m pytest -m compose tests/compose || status=$$?; \
+	tests/compose/engine.sh down; exit $$status
 
 reliability-report: setup ## run the reliability scenarios and write docs/RELIABILITY.md from the run
 	RELIABILITY_REPORT=docs/RELIABILITY.md $(PY) -m pytest tests/e2e/test_reliability.py

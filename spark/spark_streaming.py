@@ -21,7 +21,7 @@ Environment (also read from an optional `.env` in the working directory):
     MAX_OFFSETS_PER_TRIGGER   default 200000 (records per micro-batch; make run and compose use 50)
     TRIGGER_INTERVAL          default "1 second"
     SHUFFLE_PARTITIONS        default 2
-    EXPECTED_TICKETS          optional: log "N/N tickets counted" once that many are counted
+    EXPECTED_TICKETS          optional: log "N/N tickets counted" at each multiple of it counted
     BOUNDED                   default false; true = process what the topic holds, then exit
     SPARK_MASTER              default local[*]
     SPARK_DRIVER_MEMORY       default 1g

@@ -26,6 +26,10 @@ say() { echo "compose-test: $*" >&2; }
 
 apt_install() {  # apt_install PACKAGE... : only those whose command is missing are asked for
   [ $# -gt 0 ] || return 0
+  if [ "$(id -u)" != 0 ]; then
+    say "missing: $*; install them (Debian: sudo apt-get install $*) or run as root"
+    exit 1
+  fi
   say "installing $* (Debian packages)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
@@ -59,6 +63,10 @@ engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
 
 up() {
   mkdir -p "$cache"
+  if ! engine_answers && [ "$(id -u)" != 0 ]; then
+    say "no Docker engine answers, and only root can start one here: start Docker, or run as root"
+    exit 1
+  fi
   install_tools
   compose_v2
   if engine_answers; then

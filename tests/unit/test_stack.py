@@ -220,6 +220,8 @@ def test_the_file_is_valid_for_docker_compose_1_29_too():
     # docker-compose 1.29 (Debian 12, Ubuntu 22.04) rejects a top-level `name:`; both tools also
     # check the file with their own `config` in the compose runtime test.
     assert set(COMPOSE) <= {"services", "volumes", "networks"} | {k for k in COMPOSE if k.startswith("x-")}
+    # nor can it interpolate ${A:-${B}}: the job would get the text "${B}"
+    assert not re.search(r"\$\{[^}]*\$\{", (ROOT / "docker-compose.yml").read_text())
 
 
 # --- .env.example: a copy of it changes nothing ---------------------------------------------------

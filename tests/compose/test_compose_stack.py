@@ -1,0 +1,239 @@
+"""The Docker stack run as a user runs it, on a Docker engine, with the images of tests/compose/images.py.
+
+Each flow works on a copy of this working tree (a fresh clone, with ivy/ already holding the Kafka
+connector, so no container needs a network beyond the stack's own) and follows the README:
+`make up` -> `docker logs spark` shows 200/200 -> the part file on the host sums to 200 and
+belongs to the expected user -> `restart spark` resumes -> `run --rm producer` with the same seed
+leaves 200, with another seed gives 400 -> `down` + `up` resumes -> the seed's reset `down -v` +
+`up --build` is refused by the job with the reset command -> `make clean` leaves nothing behind.
+
+- Compose v2, the clone owned by uid 1000, which has no passwd entry in the images, every command
+  run as that user (a member of the docker group): the job runs as uid 1000.
+- docker-compose 1.29 (Debian's), the clone owned by root, as Docker Desktop shows bind mounts:
+  the job runs as the image's spark user, uid 185.
+
+Run by `make test-compose` (marker `compose`), after tests/compose/engine.sh and images.py.
+"""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import spark_streaming
+from harness import PART_GLOB, read_counts, wait_until
+from stackfiles import ROOT, from_image
+
+pytestmark = pytest.mark.compose
+
+CACHE = Path(os.environ.get("COMPOSE_TEST_CACHE", ROOT / ".cache" / "compose-test"))
+PLUGIN = CACHE / "docker-config" / "cli-plugins" / "docker-compose"
+USER_UID = 1000
+SPARK_UID = 185  # the official image's spark user
+OVERRIDES = ["tests/compose/override.yml"]
+
+
+@dataclass
+class User:
+    """Runs commands in the clone as `uid` would in a terminal, with one Compose tool."""
+
+    uid: int
+    clone: Path
+    home: Path
+    compose: list[str]
+
+    def env(self) -> dict[str, str]:
+        files = ["docker-compose.yml", *OVERRIDES]
+        images = json.loads((CACHE / "images.json").read_text())
+        if images["console"]["source"] == "missing":
+            files.append("tests/compose/no-console.yml")
+        return {
+            "PATH": os.environ["PATH"],
+            "HOME": str(self.home),
+            "COMPOSE_FILE": ":".join(files),
+            "COMPOSE": " ".join(self.compose),  # what `make` drives
+        }
+
+    def run(self, *command: str, timeout: float = 900) -> str:
+        prefix = []
+        if self.uid != 0:
+            docker_gid = grp.getgrnam("docker").gr_gid
+            prefix = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", f"--groups={docker_gid}"]
+        result = subprocess.run(
+            [*prefix, *command],
+            cwd=self.clone,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
+        self.record(f"$ {' '.join(command)}", result.stdout + result.stderr)
+        return result.stdout + result.stderr
+
+    def record(self, title: str, text: str) -> None:
+        """Keep what the user saw in transcript.txt beside the clone (the README quotes it)."""
+        with (self.clone.parent / "transcript.txt").open("a") as transcript:
+            transcript.write(f"{title}\n{text}\n")
+
+    def stack(self, *args: str) -> str:
+        return self.run(*self.compose, *args)
+
+
+def docker_logs(container: str) -> str:
+    result = subprocess.run(["docker", "logs", container], capture_output=True, text=True)
+    return result.stdout + result.stderr
+
+
+def wait_for_line(container: str, text: str, times: int = 1, timeout: float = 300) -> None:
+    """Until `docker logs container` holds `text` `times` times (a restarted container keeps its log)."""
+    wait_until(
+        lambda: docker_logs(container).count(text) >= times,
+        timeout,
+        f"{text!r} x{times} in docker logs {container}",
+        poll=1,
+    )
+
+
+def part_file(clone: Path) -> Path:
+    (part,) = (clone / "data" / "output" / "client_tickets").glob(PART_GLOB)
+    return part
+
+
+def total(clone: Path) -> int:
+    return sum(read_counts(clone / "data" / "output" / "client_tickets").values())
+
+
+def ensure_connector_in_ivy() -> None:
+    """ivy/ with the Kafka connector, as after a first native run: the containers then start offline."""
+    connector = spark_streaming.KAFKA_CONNECTOR.replace(":", "_", 1).replace(":", "-")
+    if not (ROOT / "ivy" / "jars" / f"{connector}.jar").is_file():
+        settings = spark_streaming.Settings(ivy_dir=ROOT / "ivy")
+        spark_streaming.create_session(settings).stop()
+
+
+def make_clone(where: Path, uid: int) -> Path:
+    """The working tree as a fresh clone would have it, plus the Ivy cache, owned by `uid`."""
+    clone = where / "client-tickets"
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout.split("\0")
+    for name in filter(None, files):
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    shutil.copytree(ROOT / "ivy", clone / "ivy", dirs_exist_ok=True)
+    subprocess.run(["chown", "-R", f"{uid}:{uid}", str(where)], check=True)
+    return clone
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_stack_running() -> Iterator[None]:
+    ensure_connector_in_ivy()
+    yield
+    for container in ("spark", "producer"):
+        subprocess.run(["docker", "rm", "--force", container], capture_output=True)
+
+
+def user_with(tool: list[str], uid: int, name: str) -> User:
+    # Not under pytest's tmp_path: its parents are private to root, and the user must reach it.
+    where = CACHE / "flows" / name
+    if where.exists():
+        subprocess.run(["rm", "-rf", str(where)], check=True)
+    home = where / "home"
+    if tool == ["docker", "compose"]:  # the user's own Compose v2 plugin
+        (home / ".docker" / "cli-plugins").mkdir(parents=True)
+        (home / ".docker" / "cli-plugins" / "docker-compose").symlink_to(PLUGIN)
+    home.mkdir(parents=True, exist_ok=True)
+    return User(uid=uid, clone=make_clone(where, uid), home=home, compose=tool)
+
+
+TOOLS = {"compose-v2": ["docker", "compose"], "docker-compose-1.29": ["docker-compose"]}
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_the_compose_file_is_valid_for_the_tool(tool):
+    user = user_with(TOOLS[tool], 0, f"config-{tool}")
+    user.run(*user.compose, "--file", "docker-compose.yml", "config", "--quiet")
+
+
+def test_uid_1000_has_no_passwd_entry_in_the_images():
+    for image in (from_image("spark"), from_image("producer")):
+        getent = ["docker", "run", "--rm", "--entrypoint", "getent", image]
+        lookup = subprocess.run([*getent, "passwd", str(USER_UID)])
+        assert lookup.returncode == 2, f"{image} knows uid {USER_UID}: the test would prove nothing"
+
+
+def the_readme_flow(user: User, job_uid: int, reset_with_down_v: bool) -> None:
+    clone = user.clone
+    shown = user.run("make", "up")
+    assert "Spark UI: http://localhost:4040" in shown
+    console = "Console: http://localhost:8080"
+    assert (console in shown) == ("no-console.yml" not in user.env()["COMPOSE_FILE"]), shown
+
+    wait_for_line("spark", "200/200 tickets counted")
+    user.record("$ docker logs spark", docker_logs("spark"))
+    user.record("$ docker logs producer", docker_logs("producer"))
+    assert "sent 200/200, acknowledged 200, failed 0" in docker_logs("producer")
+    assert total(clone) == 200
+    assert part_file(clone).stat().st_uid == job_uid
+
+    user.stack("restart", "spark")
+    wait_for_line("spark", "query client_ticket_counts started", times=2)
+    same_seed = user.stack("run", "--rm", "producer")
+    assert "sent 200/200, acknowledged 200" in same_seed
+    wait_for_line("spark", "200/200 tickets counted", times=2)
+    assert total(clone) == 200, "the same tickets again are counted once"
+
+    assert "sent 200/200, acknowledged 200" in user.stack("run", "--rm", "-e", "TICKET_SEED=7", "producer")
+    wait_for_line("spark", "400/400 tickets counted")
+    user.record("$ docker logs spark", docker_logs("spark"))
+    assert total(clone) == 400
+    assert not re.search(r"\b400/200\b", docker_logs("spark"))
+
+    user.stack("down")
+    user.run("make", "up")  # the producer sends its 200 (seed 42) again: nothing new
+    wait_for_line("spark", "400/400 tickets counted")  # a new container: its own log
+    assert total(clone) == 400
+    assert part_file(clone).stat().st_uid == job_uid
+
+    if reset_with_down_v:  # the seed's reset: the topic goes, ./data stays
+        user.stack("down", "--volumes")
+        user.stack("up", "--build", "--detach")
+        wait_for_line("spark", "ends before the checkpoint's position")
+        user.record("$ docker logs spark", docker_logs("spark"))
+        assert "make clean" in docker_logs("spark")
+
+    user.run("make", "clean")
+    left = sorted(str(path.relative_to(clone)) for path in (clone / "data").rglob("*"))
+    assert left == ["data/.gitkeep"]
+    containers = ["docker", "ps", "--all", "--quiet", "--filter", "name=spark", "--filter", "name=producer"]
+    assert subprocess.run(containers, capture_output=True, text=True).stdout.strip() == ""
+
+    if reset_with_down_v:  # from scratch after make clean
+        user.run("make", "up")
+        wait_for_line("spark", "200/200 tickets counted")
+        assert total(clone) == 200
+        user.run("make", "clean")
+
+
+def test_compose_v2_as_uid_1000_without_a_passwd_entry():
+    user = user_with(TOOLS["compose-v2"], USER_UID, "compose-v2")
+    the_readme_flow(user, job_uid=USER_UID, reset_with_down_v=True)
+
+
+def test_docker_compose_1_29_with_data_owned_by_root():
+    user = user_with(TOOLS["docker-compose-1.29"], 0, "docker-compose-1.29")
+    the_readme_flow(user, job_uid=SPARK_UID, reset_with_down_v=False)
