@@ -94,13 +94,19 @@ def docker_logs(container: str) -> str:
 
 
 def wait_for_line(container: str, text: str, times: int = 1, timeout: float = 300) -> None:
-    """Until `docker logs container` holds `text` `times` times (a restarted container keeps its log)."""
-    wait_until(
-        lambda: docker_logs(container).count(text) >= times,
-        timeout,
-        f"{text!r} x{times} in docker logs {container}",
-        poll=1,
-    )
+    """Until `docker logs container` holds `text` `times` times (a restarted container keeps its log);
+    fails at once when the container has stopped for good without it."""
+
+    def seen() -> bool:
+        if docker_logs(container).count(text) >= times:
+            return True
+        inspect = ["docker", "inspect", "--format={{.State.Status}}", container]
+        state = subprocess.run(inspect, capture_output=True, text=True).stdout.strip()
+        if state == "exited" and docker_logs(container).count(text) < times:
+            raise AssertionError(f"{container} exited without {text!r}:\n{docker_logs(container)[-3000:]}")
+        return False
+
+    wait_until(seen, timeout, f"{text!r} x{times} in docker logs {container}", poll=1)
 
 
 def part_file(clone: Path) -> Path:
@@ -139,12 +145,17 @@ def make_clone(where: Path, uid: int) -> Path:
     return clone
 
 
+def containers(*names: str) -> list[str]:
+    filters = [f"--filter=name=^{name}$" for name in names]
+    listed = subprocess.run(["docker", "ps", "--all", "--format={{.Names}}", *filters], capture_output=True)
+    return listed.stdout.decode().split()
+
+
 @pytest.fixture(scope="module", autouse=True)
-def no_stack_running() -> Iterator[None]:
+def no_stack_running() -> None:
+    if running := containers("spark", "producer"):
+        pytest.fail(f"containers {running} exist: a stack is up (stop it with `make down`) or was left over")
     ensure_connector_in_ivy()
-    yield
-    for container in ("spark", "producer"):
-        subprocess.run(["docker", "rm", "--force", container], capture_output=True)
 
 
 def user_with(tool: list[str], uid: int, name: str) -> User:
@@ -219,8 +230,7 @@ def the_readme_flow(user: User, job_uid: int, reset_with_down_v: bool) -> None:
     user.run("make", "clean")
     left = sorted(str(path.relative_to(clone)) for path in (clone / "data").rglob("*"))
     assert left == ["data/.gitkeep"]
-    containers = ["docker", "ps", "--all", "--quiet", "--filter", "name=spark", "--filter", "name=producer"]
-    assert subprocess.run(containers, capture_output=True, text=True).stdout.strip() == ""
+    assert containers("spark", "producer") == []
 
     if reset_with_down_v:  # from scratch after make clean
         user.run("make", "up")
@@ -229,11 +239,23 @@ def the_readme_flow(user: User, job_uid: int, reset_with_down_v: bool) -> None:
         user.run("make", "clean")
 
 
-def test_compose_v2_as_uid_1000_without_a_passwd_entry():
+@pytest.fixture
+def take_down() -> Iterator[list[User]]:
+    """Whatever happens in a flow, its stack goes down with its volumes afterwards."""
+    users: list[User] = []
+    yield users
+    for user in users:
+        down = [*user.compose, "down", "--volumes", "--remove-orphans"]
+        subprocess.run(down, cwd=user.clone, env=user.env(), capture_output=True)
+
+
+def test_compose_v2_as_uid_1000_without_a_passwd_entry(take_down):
     user = user_with(TOOLS["compose-v2"], USER_UID, "compose-v2")
+    take_down.append(user)
     the_readme_flow(user, job_uid=USER_UID, reset_with_down_v=True)
 
 
-def test_docker_compose_1_29_with_data_owned_by_root():
+def test_docker_compose_1_29_with_data_owned_by_root(take_down):
     user = user_with(TOOLS["docker-compose-1.29"], 0, "docker-compose-1.29")
+    take_down.append(user)
     the_readme_flow(user, job_uid=SPARK_UID, reset_with_down_v=False)
