@@ -7,7 +7,9 @@ A ticket is the JSON object the Spark job's schema expects:
      "created_at": "2026-11-26T06:30:00.123Z"}
 
 For a given seed the ids, customers, types, priorities and subjects are always the same;
-only `created_at` follows the clock passed in.
+`created_at` is read from the clock when the ticket is made, just before it is sent, so it is
+never later than its send whatever the count or the rate. Tickets are made one at a time, as
+they are consumed: a run of a million holds one ticket in memory, not a million.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 TICKET_TYPES: tuple[str, ...] = ("ACCOUNT", "BILLING", "GENERAL", "TECHNICAL")
 PRIORITIES: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH", "URGENT")
@@ -45,23 +48,23 @@ def iso_utc(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def generate_tickets(count: int, seed: int, start: datetime) -> list[Ticket]:
-    """`count` tickets, deterministic for `seed`; ticket i is created `i` milliseconds after `start`."""
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def generate_tickets(count: int, seed: int, clock: Callable[[], datetime] = utc_now) -> Iterator[Ticket]:
+    """`count` tickets, deterministic for `seed`, each created at `clock()` when it is consumed."""
     rng = random.Random(seed)
-    tickets = []
-    for i in range(count):
+    for _ in range(count):
         ticket_type = rng.choice(TICKET_TYPES)
-        tickets.append(
-            Ticket(
-                ticket_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                customer_id=f"CUST-{rng.randrange(CUSTOMER_POOL):05d}",
-                type=ticket_type,
-                priority=rng.choice(PRIORITIES),
-                subject=rng.choice(SUBJECTS[ticket_type]),
-                created_at=iso_utc(start + timedelta(milliseconds=i)),
-            )
+        yield Ticket(
+            ticket_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            customer_id=f"CUST-{rng.randrange(CUSTOMER_POOL):05d}",
+            type=ticket_type,
+            priority=rng.choice(PRIORITIES),
+            subject=rng.choice(SUBJECTS[ticket_type]),
+            created_at=iso_utc(clock()),
         )
-    return tickets
 
 
 def encode_ticket(ticket: Ticket) -> tuple[bytes, bytes]:

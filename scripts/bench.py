@@ -59,7 +59,7 @@ class Results:
 
 
 def encoded_tickets(count: int, seed: int) -> list[tuple[bytes, bytes]]:
-    return [encode_ticket(t) for t in generate_tickets(count, seed, datetime.now(timezone.utc))]
+    return [encode_ticket(t) for t in generate_tickets(count, seed)]
 
 
 def send_all(config: dict, broker: Broker, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
