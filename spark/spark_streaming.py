@@ -304,11 +304,13 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", err)
         return 3
 
+    spark = create_session(settings)
+    # After the session: starting a SparkContext installs pyspark's own SIGINT handler, which
+    # raises KeyboardInterrupt mid-batch. Ctrl-C (SIGINT to the whole process group; the JVM
+    # ignores it) and SIGTERM (docker stop) both stop the queries between micro-batches instead.
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-
-    spark = create_session(settings)
     counts_sink = CountsSink(settings.output_dir)
     quarantine_sink = QuarantineSink(settings.quarantine_dir)
     spark.streams.addListener(

@@ -140,3 +140,25 @@ def test_job_refuses_a_checkpoint_ahead_of_a_recreated_topic(broker, topic, tmp_
     assert re.search(rf"topic '{topic}' ends before the checkpoint's position \({position}\)", job.log())
     assert "make clean" in job.log()
     assert sum(read_counts(tmp_path / "output").values()) == 90  # the first run's result is kept
+
+
+# Ctrl-C in a terminal sends SIGINT to the whole process group; docker stop sends SIGTERM to the process.
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "docker-stop"])
+def test_job_stops_cleanly_on_ctrl_c_and_sigterm(broker, topic, tmp_path, signum):
+    job = Job(job_env(broker, topic, tmp_path, EXPECTED_TICKETS="60"), tmp_path / "job.log").start()
+    produce(broker, topic, 60, seed=13)
+    job.wait_for_total(60)
+    wait_until(lambda: "60/60 tickets counted" in job.log(), 60, "the progress line")
+    assert job.process is not None
+    if signum == signal.SIGINT:
+        os.killpg(job.process.pid, signum)
+    else:
+        job.process.send_signal(signum)
+    assert job.wait(timeout=90) == 0, job.log()[-3000:]
+    assert "spark_streaming: stopped" in job.log()
+    assert "Traceback" not in job.log() and "KeyboardInterrupt" not in job.log()
+    # The checkpoint is consistent: a restart resumes at 60 and counts new tickets once.
+    restarted = Job(job.env, tmp_path / "job2.log").start()
+    produce(broker, topic, 30, seed=14)
+    assert sum(restarted.wait_for_total(90).values()) == 90
+    assert restarted.stop() == 0
