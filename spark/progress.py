@@ -11,6 +11,7 @@ once per job process (a restart that finds 400 counted says 400/400 again, never
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 
 from pyspark.sql.streaming import StreamingQueryListener
@@ -22,6 +23,13 @@ from pyspark.sql.streaming.listener import (
 )
 
 log = logging.getLogger("progress")
+
+# The two lines as their readers (tests, benchmarks) parse them: import these, never retype them.
+BATCH_LINE = re.compile(
+    r"batch (?P<batch>\d+): (?P<rows>\d+) rows in(?: \((?P<rejected>\d+) rejected\))?, "
+    r"(?P<rate>[\d.]+) rows/s, (?:(?P<total>\d+) tickets counted|no tickets counted yet)"
+)
+COUNTED_LINE = re.compile(r"(?P<total>\d+)/(?P<expected>\d+) tickets counted")
 
 
 def progress_line(batch_id: int, rows: int, rejected: int, rows_per_second: float, total: int | None) -> str:

@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 from harness import Job, expected_counts, job_env, produce, read_counts
+from progress import BATCH_LINE
 
 pytestmark = pytest.mark.e2e
 
@@ -32,10 +33,10 @@ def test_exported_counts_equal_the_ledger_in_the_documented_format(broker, topic
     assert sorted(p.name for p in job.output_dir.iterdir()) == [part.name]
     log = job.log()
     assert "200/200 tickets counted" in log
-    batches = re.findall(r"batch (\d+): (\d+) rows in, [\d.]+ rows/s, (\d+) tickets counted", log)
+    batches = list(BATCH_LINE.finditer(log))
     assert len(batches) >= 4, "MAX_OFFSETS_PER_TRIGGER=50 should spread 200 tickets over several batches"
-    assert all(int(rows) <= 50 for _, rows, _ in batches)
-    assert int(batches[-1][2]) == 200
+    assert all(int(batch["rows"]) <= 50 for batch in batches)
+    assert int(batches[-1]["total"]) == 200
 
 
 def test_bounded_mode_drains_the_topic_and_exits(broker, topic, workdir):

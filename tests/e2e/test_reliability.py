@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from harness import (
     read_quarantine,
     wait_until,
 )
+from progress import BATCH_LINE
 from reliability_report import Outcome, write_report
 
 import producer
@@ -275,7 +275,7 @@ def test_8_backlog_after_downtime_drains_in_bounded_batches(broker, topic, workd
     job = Job(env, workdir / "job2.log").start()
     job.wait_for_total(3100, timeout=300)
     assert job.stop() == 0
-    rows = [int(n) for n in re.findall(r"progress: batch \d+: (\d+) rows in", job.log())]
+    rows = [int(batch["rows"]) for batch in BATCH_LINE.finditer(job.log())]
     assert sum(rows) == 3000 and max(rows) <= 200 and len(rows) >= 15, rows
     check("8. backlog of 3,000 after downtime, 200 per micro-batch", job, ledger, trials=len(rows))
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import re
 from types import SimpleNamespace
 
 import pytest
-from progress import ProgressLog
+from progress import BATCH_LINE, COUNTED_LINE, ProgressLog, progress_line
 
 COUNTS = "client_ticket_counts"
-ANNOUNCEMENT = re.compile(r"\d+/\d+ tickets counted")
 
 
 def replay(caplog: pytest.LogCaptureFixture, totals: list[int], expected: int | None = 200) -> list[str]:
@@ -29,7 +27,7 @@ def replay(caplog: pytest.LogCaptureFixture, totals: list[int], expected: int | 
                 observedMetrics={"input": {"rejected": 0}},
             )
             listener.onQueryProgress(SimpleNamespace(progress=progress))
-    return [r.getMessage() for r in caplog.records if ANNOUNCEMENT.fullmatch(r.getMessage())]
+    return [r.getMessage() for r in caplog.records if COUNTED_LINE.fullmatch(r.getMessage())]
 
 
 def test_the_first_run_is_announced_once(caplog):
@@ -50,3 +48,17 @@ def test_a_rerun_with_the_same_seed_adds_nothing_and_announces_nothing_new(caplo
 
 def test_without_expected_tickets_nothing_is_announced(caplog):
     assert replay(caplog, [200, 400], expected=None) == []
+
+
+@pytest.mark.parametrize(
+    ("rows", "rejected", "total"),
+    [(50, 0, 150), (50, 2, 148), (3, 3, None)],
+    ids=["plain", "rejects", "none-yet"],
+)
+def test_the_batch_line_reads_back_with_its_exported_pattern(rows, rejected, total):
+    line = progress_line(7, rows, rejected, 212.44, total)
+    match = BATCH_LINE.fullmatch(line)
+    assert match is not None, line
+    assert int(match["batch"]) == 7 and int(match["rows"]) == rows
+    assert int(match["rejected"] or 0) == rejected
+    assert match["total"] == (None if total is None else str(total))
