@@ -50,8 +50,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyspark
 from checkpoint import RESET_ADVICE, IncompatibleCheckpointError, claim_checkpoint
+from connector import KAFKA_CONNECTOR, remember_jars, resolved_jars
 from dotenv import load_dotenv
 from export import export_counts, export_rejects
 from progress import ProgressLog
@@ -73,8 +73,6 @@ log = logging.getLogger("spark_streaming")
 
 COUNTS_QUERY = "client_ticket_counts"
 QUARANTINE_QUERY = "client_ticket_quarantine"
-SCALA_VERSION = "2.13"
-KAFKA_CONNECTOR = f"org.apache.spark:spark-sql-kafka-0-10_{SCALA_VERSION}:{pyspark.__version__}"
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
@@ -148,13 +146,18 @@ class Settings:
 
 
 def create_session(settings: Settings) -> SparkSession:
-    """A session whose Kafka connector comes from Ivy, matching the installed pyspark exactly."""
+    """A session with the Kafka connector of the installed pyspark: from the jars an earlier start
+    resolved into IVY_DIR, else through Ivy (and then those jars are remembered; see connector.py)."""
+    jars = resolved_jars(settings.ivy_dir)
+    builder = SparkSession.builder.appName("client-tickets").master(settings.master)
+    if jars is not None:
+        builder = builder.config("spark.jars", ",".join(str(jar.resolve()) for jar in jars))
+    else:
+        builder = builder.config("spark.jars.packages", KAFKA_CONNECTOR).config(
+            "spark.jars.ivy", str(settings.ivy_dir.resolve())
+        )
     session = (
-        SparkSession.builder.appName("client-tickets")
-        .master(settings.master)
-        .config("spark.jars.packages", KAFKA_CONNECTOR)
-        .config("spark.jars.ivy", str(settings.ivy_dir.resolve()))
-        .config("spark.driver.memory", settings.driver_memory)
+        builder.config("spark.driver.memory", settings.driver_memory)
         .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
         .config("spark.ui.showConsoleProgress", "false")
         # Batches without new data would only advance the deduplication watermark (evicting old
@@ -163,6 +166,8 @@ def create_session(settings: Settings) -> SparkSession:
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("WARN")
+    if jars is None:
+        remember_jars(settings.ivy_dir, session.sparkContext.getConf().get("spark.jars", ""))
     return session
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,3 +163,17 @@ def test_job_stops_cleanly_on_ctrl_c_and_sigterm(broker, topic, tmp_path, signum
     produce(broker, topic, 30, seed=14)
     assert sum(restarted.wait_for_total(90).values()) == 90
     assert restarted.stop() == 0
+
+
+def test_the_connector_is_resolved_once_then_loaded_from_its_jars(broker, topic, tmp_path):
+    ivy = tmp_path / "ivy"
+    if (ROOT / "ivy" / "cache").is_dir():  # a warm Ivy cache, as after any earlier run
+        shutil.copytree(ROOT / "ivy" / "cache", ivy / "cache")
+    env = job_env(broker, topic, tmp_path, BOUNDED="true", IVY_DIR=str(ivy))
+    produce(broker, topic, 20, seed=15)
+    assert Job(env, tmp_path / "first.log").start().wait() == 0
+    assert ":: resolving dependencies ::" in (tmp_path / "first.log").read_text()
+    second = Job(env, tmp_path / "second.log").start()
+    assert second.wait() == 0
+    assert ":: resolving dependencies ::" not in second.log(), "the second start asked Ivy again"
+    assert sum(read_counts(tmp_path / "output").values()) == 20
