@@ -1,9 +1,9 @@
 """Spark's Kafka connector, resolved through Ivy once and then loaded from its jars.
 
 The first start asks Ivy for KAFKA_CONNECTOR (`spark.jars.packages`), which downloads it and its
-dependencies into IVY_DIR/jars and costs seconds of repository look-ups even on a warm cache. The
-jars Ivy resolved are then listed in IVY_DIR/<connector>.jars; later starts hand exactly those
-files to Spark (`spark.jars`) and never ask a repository, so they also start offline. A list
+dependencies into IVY_DIR/jars; asked again, Ivy would resolve again on every start (under a
+second on a warm cache here). The jars Ivy resolved are listed in IVY_DIR/<connector>.jars; later
+starts hand exactly those files to Spark (`spark.jars`) and never ask a repository. A list
 whose jars are not all there any more is ignored, and Ivy resolves again. The list is named after
 the connector's version, so a version bump resolves anew.
 """

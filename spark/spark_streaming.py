@@ -281,6 +281,11 @@ def topic_behind_checkpoint(err: StreamingQueryException) -> str | None:
     return f"partition {partition} at {end}, checkpoint at {checkpointed}"
 
 
+def install_stop_handlers(stop: threading.Event) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -309,13 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", err)
         return 3
 
-    spark = create_session(settings)
-    # After the session: starting a SparkContext installs pyspark's own SIGINT handler, which
-    # raises KeyboardInterrupt mid-batch. Ctrl-C (SIGINT to the whole process group; the JVM
-    # ignores it) and SIGTERM (docker stop) both stop the queries between micro-batches instead.
+    # Ctrl-C (SIGINT to the whole process group; the JVM ignores it) and SIGTERM (docker stop)
+    # both stop the queries between micro-batches. Installed again after the session starts:
+    # a new SparkContext puts in pyspark's own SIGINT handler, which raises KeyboardInterrupt.
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    install_stop_handlers(stop)
+    spark = create_session(settings)
+    install_stop_handlers(stop)
     counts_sink = CountsSink(settings.output_dir)
     quarantine_sink = QuarantineSink(settings.quarantine_dir)
     spark.streams.addListener(

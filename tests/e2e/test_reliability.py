@@ -34,6 +34,7 @@ from harness import (
 )
 from progress import BATCH_LINE
 from reliability_report import Outcome, write_report
+from tickets import iso_utc, utc_now
 
 import producer
 
@@ -212,7 +213,7 @@ MALFORMED: list[tuple[str, bytes | None, str]] = [
 
 
 def test_5_malformed_input_is_quarantined_and_valid_tickets_counted(broker, topic, workdir):
-    now = producer.datetime.now(producer.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    now = iso_utc(utc_now()).encode()  # the producer's own format
     values = [value.replace(b"@now", now) if value else value for _, value, _ in MALFORMED]
     extra = b'{"ticket_id":"ok-extra","type":"GENERAL","created_at":"' + now + b'","channel":"phone"}'
     job = Job(job_env(broker, topic, workdir), workdir / "job.log").start()
