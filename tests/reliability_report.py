@@ -34,11 +34,15 @@ def write_report(path: Path, outcomes: list[Outcome]) -> None:
     text = f"""# Reliability: no ticket lost, none counted twice
 
 Written by `make reliability-report` from a real run ({when}, {platform.machine()},
-{os.cpu_count()} cores, SOAK_KILLS={kills}): every scenario of `shared/RELIABILITY.md` against the
-real local Kafka broker and the real job process, checked against the ledger of ids the broker
-acknowledged. *Lost* and *counted twice* compare, per ticket type, the exported count with the
-number of distinct acknowledged ids (invariants I1 and I2); I3 (each batch written once, no
-partial file) is asserted by the tests themselves (`tests/e2e/test_reliability.py`).
+{os.cpu_count()} cores, SOAK_KILLS={kills}): every scenario below against the real local Kafka
+broker and the real job process, checked against the ledger of ids the broker acknowledged.
+
+The invariants: **I1 no loss**, every acknowledged ticket is counted in the exported output;
+**I2 no double count**, for every type the exported count equals the number of distinct
+acknowledged ids of that type; **I3 each batch written once**, a batch that Spark re-runs after a
+crash leaves the output identical, and a reader never sees a partial or empty file. *Lost* and
+*counted twice* compare, per ticket type, the exported count with the distinct acknowledged ids
+(I1 and I2); I3 is asserted by the tests themselves (`tests/e2e/test_reliability.py`).
 
 | scenario | trials | distinct tickets acknowledged | lost | counted twice | quarantined |
 |---|---|---|---|---|---|
