@@ -1,7 +1,8 @@
 """Which version of the queries a checkpoint belongs to, so an incompatible one is refused.
 
-CHECKPOINT_DIR holds one Structured Streaming checkpoint per query (counts/, quarantine/) and
-`pipeline.json`, which names the version of the queries that wrote them. A checkpoint written by
+CHECKPOINT_DIR holds the Structured Streaming checkpoint of the job's query (query/), the running
+counts after each micro-batch (counts/) and `pipeline.json`, which names the version of the query
+that wrote them. A checkpoint written by
 other queries (another aggregation, no deduplication...) would make Spark resume from offsets and
 state that mean something else: tickets lost or counted twice. It is refused before Spark starts.
 """
@@ -14,8 +15,11 @@ from pathlib import Path
 from export import replace_file
 
 # Bump when a change to the queries makes existing checkpoints unusable (state, sources, sinks).
-QUERY_VERSION = 2
-QUERIES = "counts: parse, valid, deduplicate by ticket_id, count by type; quarantine: rejected messages"
+QUERY_VERSION = 3
+QUERIES = (
+    "one query: parse; deduplicate every message (valid by ticket_id, rejected by position) in RocksDB "
+    "state; sink: count by type, quarantine the rejected"
+)
 MARKER = "pipeline.json"
 RESET_ADVICE = (
     "reset it with `make clean` (deletes the output, the quarantine and the checkpoints, so the "

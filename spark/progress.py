@@ -1,7 +1,14 @@
 """One readable log line per micro-batch, from Spark's own query progress events.
 
-batch 3: 50 rows in (2 rejected), 212.4 rows/s, 150 tickets counted
+batch 3: 50 rows in = 45 counted + 3 duplicates + 2 quarantined, 212.4 rows/s, 150 tickets counted
 200/200 tickets counted
+
+Every message read gets one verdict (counted, a duplicate of a counted ticket, or quarantined), and
+the batch line shows that the three add up to the rows Spark read. The figures come from three
+independent places: rows in from Spark's Kafka source, duplicates from Spark's deduplication
+operator (numDroppedDuplicateRows), counted and quarantined from the sink. When they do not add up
+(a row older than the watermark, which the job's time checks exclude), an ERROR line says how many
+rows have no verdict.
 
 With EXPECTED_TICKETS=200, "N/N tickets counted" is logged each time the count reaches a further
 multiple of 200: 200/200 after the first producer run, 400/400 after a second run with new ids,
@@ -20,38 +27,50 @@ from pyspark.sql.streaming.listener import (
     QueryProgressEvent,
     QueryStartedEvent,
     QueryTerminatedEvent,
+    StreamingQueryProgress,
 )
+from sink import BatchVerdicts
 
 log = logging.getLogger("progress")
 
 # The two lines as their readers (tests, benchmarks) parse them: import these, never retype them.
 BATCH_LINE = re.compile(
-    r"batch (?P<batch>\d+): (?P<rows>\d+) rows in(?: \((?P<rejected>\d+) rejected\))?, "
-    r"(?P<rate>[\d.]+) rows/s, (?:(?P<total>\d+) tickets counted|no tickets counted yet)"
+    r"batch (?P<batch>\d+): (?P<rows>\d+) rows in = (?P<counted>\d+) counted \+ "
+    r"(?P<duplicates>\d+) duplicates \+ (?P<quarantined>\d+) quarantined, "
+    r"(?P<rate>[\d.]+) rows/s, (?P<total>\d+) tickets counted"
 )
 COUNTED_LINE = re.compile(r"(?P<total>\d+)/(?P<expected>\d+) tickets counted")
 
 
-def progress_line(batch_id: int, rows: int, rejected: int, rows_per_second: float, total: int | None) -> str:
-    counted = "no tickets counted yet" if total is None else f"{total} tickets counted"
-    rejects = f" ({rejected} rejected)" if rejected else ""
-    return f"batch {batch_id}: {rows} rows in{rejects}, {rows_per_second:.1f} rows/s, {counted}"
+def progress_line(
+    batch_id: int, rows: int, verdicts: BatchVerdicts, duplicates: int, rows_per_second: float
+) -> str:
+    return (
+        f"batch {batch_id}: {rows} rows in = {verdicts.counted} counted + {duplicates} duplicates + "
+        f"{verdicts.quarantined} quarantined, {rows_per_second:.1f} rows/s, {verdicts.total} tickets counted"
+    )
+
+
+def state_metric(progress: StreamingQueryProgress, name: str) -> int:
+    """A figure summed over the query's stateful operators (the deduplication)."""
+    total = 0
+    for operator in progress.stateOperators:
+        if name == "numRowsDroppedByWatermark":
+            total += operator.numRowsDroppedByWatermark
+        else:
+            total += operator.customMetrics.get(name, 0)
+    return total
 
 
 class ProgressLog(StreamingQueryListener):
-    """Logs each batch's progress from the counters the sinks fill (batch id -> tickets counted,
-    batch id -> messages quarantined); `counts_query` names the query that counts."""
+    """Logs each batch's progress from Spark's figures and the sink's verdicts (batch id ->
+    BatchVerdicts); `query` names the job's query."""
 
     def __init__(
-        self,
-        counts_query: str,
-        totals: Mapping[int, int],
-        rejected: Mapping[int, int],
-        expected: int | None = None,
+        self, query: str, verdicts: Mapping[int, BatchVerdicts], expected: int | None = None
     ) -> None:
-        self.counts_query = counts_query
-        self.totals = totals
-        self.rejected = rejected
+        self.query = query
+        self.verdicts = verdicts
         self.expected = expected
         self.announced = 0  # the multiple of `expected` last announced
 
@@ -60,31 +79,25 @@ class ProgressLog(StreamingQueryListener):
 
     def onQueryProgress(self, event: QueryProgressEvent) -> None:  # noqa: N802
         progress = event.progress
-        if progress.name != self.counts_query:
-            quarantined = self.rejected.get(progress.batchId, 0)
-            if quarantined:
-                so_far = sum(self.rejected.values())
-                log.info(
-                    "quarantine batch %d: %d messages quarantined, %d so far",
-                    progress.batchId,
-                    quarantined,
-                    so_far,
-                )
+        verdicts = self.verdicts.get(progress.batchId)
+        if progress.name != self.query or verdicts is None:
             return
-        metrics = progress.observedMetrics.get("input")
-        rejected = metrics["rejected"] if metrics is not None else 0
-        total = self.totals.get(progress.batchId)
+        rows = progress.numInputRows
+        duplicates = state_metric(progress, "numDroppedDuplicateRows")
         log.info(
-            "%s",
-            progress_line(
-                progress.batchId,
-                progress.numInputRows,
-                rejected,
-                progress.processedRowsPerSecond,
-                total,
-            ),
+            "%s", progress_line(progress.batchId, rows, verdicts, duplicates, progress.processedRowsPerSecond)
         )
-        if self.expected and total is not None and total // self.expected > self.announced:
+        judged = verdicts.counted + duplicates + verdicts.quarantined
+        if judged != rows:
+            log.error(
+                "batch %d: %d of %d rows read have no verdict (%d were older than the watermark)",
+                progress.batchId,
+                rows - judged,
+                rows,
+                state_metric(progress, "numRowsDroppedByWatermark"),
+            )
+        total = verdicts.total
+        if self.expected and total // self.expected > self.announced:
             self.announced = total // self.expected
             log.info("%d/%d tickets counted", total, self.announced * self.expected)
 

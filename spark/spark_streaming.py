@@ -2,13 +2,21 @@
 
 Reads KAFKA_TOPIC through Spark's Kafka source (spark-sql-kafka-0-10, fetched into IVY_DIR at the
 installed pyspark version), parses each message with an explicit schema, drops repeated ticket ids,
-adds `support_team`, counts tickets by type (complete mode) and, after every micro-batch, replaces
+adds `support_team`, counts tickets by type and, after every micro-batch, replaces
 OUTPUT_DIR/part-00000-<uuid>.json with the complete result:
 
     {"type":"ACCOUNT","ticket_count":52}
 
-A second query writes each message that is not a valid ticket, with its reason, topic, partition
-and offset, to QUARANTINE_DIR/batch-<id>.jsonl; such messages are never counted.
+Each message that is not a valid ticket goes, with its reason, topic, partition and offset, to
+QUARANTINE_DIR/batch-<id>.jsonl instead; such messages are never counted.
+
+One streaming query reads the topic once, and each message gets exactly one verdict: counted (the
+first copy of its ticket_id), duplicate, or quarantined. The verdict is decided once, with the
+micro-batch's own timestamp, and persisted once: the deduplication state lives in Spark's RocksDB
+state store (changelog checkpointing), and a single foreachBatch sink writes both outputs from the
+persisted batch, idempotently per batch id (spark/sink.py). Two queries, one per output, would each
+read the topic and judge a ticket near a time limit at its own moment: it could end in both places
+or in neither.
 
 Environment (also read from an optional `.env` in the working directory):
     KAFKA_BOOTSTRAP_SERVERS   default localhost:9092
@@ -28,11 +36,12 @@ Environment (also read from an optional `.env` in the working directory):
     LOG_LEVEL                 default INFO
 
 Run:    python spark/spark_streaming.py [--bounded]
-Logs:   one line per micro-batch on stderr: batch id, rows in, rows/s, tickets counted so far.
+Logs:   one line per micro-batch on stderr: rows in = counted + duplicates + quarantined, rows/s,
+        tickets counted so far (spark/progress.py).
 Stops:  on SIGTERM or Ctrl-C, after the running micro-batch, keeping the checkpoint consistent.
-Exits:  0 when stopped or drained (bounded), 1 when a query failed, 2 on bad configuration,
-        3 when CHECKPOINT_DIR belongs to an incompatible version of the queries or is ahead of the
-        topic (the topic was deleted or recreated since).
+Exits:  0 when stopped or drained (bounded), 1 when the query failed, 2 on bad configuration,
+        3 when CHECKPOINT_DIR belongs to an incompatible version of the query, is incomplete, or is
+        ahead of the topic (the topic was deleted or recreated since).
 """
 
 from __future__ import annotations
@@ -53,26 +62,17 @@ from pathlib import Path
 from checkpoint import RESET_ADVICE, IncompatibleCheckpointError, claim_checkpoint
 from connector import KAFKA_CONNECTOR, remember_jars, resolved_jars
 from dotenv import load_dotenv
-from export import export_counts, export_rejects
 from progress import ProgressLog
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
-from transforms import (
-    CLOCK_SKEW_MINUTES,
-    count_by_type,
-    deduplicate,
-    enrich,
-    parse_tickets,
-    rejected_messages,
-    valid_tickets,
-)
+from pyspark.sql.streaming import StreamingQuery
+from sink import MissingCountsError, VerdictSink
+from transforms import CLOCK_SKEW_MINUTES, first_copies, parse_tickets
 
 log = logging.getLogger("spark_streaming")
 
-COUNTS_QUERY = "client_ticket_counts"
-QUARANTINE_QUERY = "client_ticket_quarantine"
+QUERY = "client_tickets"
+ROCKSDB_STATE_STORE = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
@@ -163,6 +163,10 @@ def create_session(settings: Settings) -> SparkSession:
         # Batches without new data would only advance the deduplication watermark (evicting old
         # ids), which the next batch with data does as well; skipping them saves idle work.
         .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
+        # The seen ticket ids live in RocksDB (off the JVM heap, spilled to local disk), and each
+        # batch checkpoints only its changes instead of a snapshot of the whole state.
+        .config("spark.sql.streaming.stateStore.providerClass", ROCKSDB_STATE_STORE)
+        .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("WARN")
@@ -184,65 +188,19 @@ def read_kafka(spark: SparkSession, settings: Settings) -> DataFrame:
     # (key, value, topic, partition, offset, timestamp, timestampType)
 
 
-def with_input_metrics(parsed: DataFrame) -> DataFrame:
-    """Report rows read and rows rejected per micro-batch in the query's progress."""
-    return parsed.observe(
-        "input",
-        F.count(F.lit(1)).alias("rows"),
-        F.count(F.col("reject_reason")).alias("rejected"),
+def start_query(spark: SparkSession, settings: Settings, sink: VerdictSink) -> StreamingQuery:
+    """Kafka -> parse -> one deduplication for all messages -> the sink; checkpointed in query/."""
+    horizon = settings.dedup_horizon_minutes
+    judged = first_copies(parse_tickets(read_kafka(spark, settings), horizon), horizon)
+    writer = (
+        judged.writeStream.queryName(QUERY)
+        .outputMode("append")
+        .foreachBatch(sink)
+        .option("checkpointLocation", str((settings.checkpoint_dir / "query").resolve()))
     )
-
-
-class CountsSink:
-    """foreachBatch sink: export each micro-batch's complete counts and remember their total."""
-
-    def __init__(self, output_dir: Path) -> None:
-        self.output_dir = output_dir
-        self.totals: dict[int, int] = {}
-
-    def __call__(self, counts: DataFrame, batch_id: int) -> None:
-        rows = [(row["type"], row["ticket_count"]) for row in counts.collect()]
-        export_counts(self.output_dir, rows)
-        self.totals[batch_id] = sum(count for _, count in rows)
-
-
-class QuarantineSink:
-    """foreachBatch sink: write each micro-batch's rejected messages to a file of its own."""
-
-    def __init__(self, quarantine_dir: Path) -> None:
-        self.quarantine_dir = quarantine_dir
-        self.rejected: dict[int, int] = {}
-
-    def __call__(self, rejects: DataFrame, batch_id: int) -> None:
-        rows = [row.asDict() for row in rejects.orderBy("partition", "offset").collect()]
-        export_rejects(self.quarantine_dir, batch_id, rows)
-        self.rejected[batch_id] = len(rows)
-        for row in rows[:5]:
-            log.warning(
-                "quarantined %s[%d]@%d: %s", row["topic"], row["partition"], row["offset"], row["reason"]
-            )
-
-
-def _start(writer: DataStreamWriter, settings: Settings, name: str) -> StreamingQuery:
-    writer = writer.option("checkpointLocation", str((settings.checkpoint_dir / name).resolve()))
     if settings.bounded:
         return writer.trigger(availableNow=True).start()
     return writer.trigger(processingTime=settings.trigger_interval).start()
-
-
-def start_counts_query(spark: SparkSession, settings: Settings, sink: CountsSink) -> StreamingQuery:
-    horizon = settings.dedup_horizon_minutes
-    parsed = with_input_metrics(parse_tickets(read_kafka(spark, settings), horizon))
-    counts = count_by_type(enrich(deduplicate(valid_tickets(parsed), horizon)))  # (type, ticket_count)
-    writer = counts.writeStream.queryName(COUNTS_QUERY).outputMode("complete").foreachBatch(sink)
-    return _start(writer, settings, "counts")
-
-
-def start_quarantine_query(spark: SparkSession, settings: Settings, sink: QuarantineSink) -> StreamingQuery:
-    parsed = parse_tickets(read_kafka(spark, settings), settings.dedup_horizon_minutes)
-    rejects = rejected_messages(parsed)  # (reason, topic, partition, offset, value_bytes, raw)
-    writer = rejects.writeStream.queryName(QUARANTINE_QUERY).outputMode("append").foreachBatch(sink)
-    return _start(writer, settings, "quarantine")
 
 
 def stop_between_batches(query: StreamingQuery, patience: float = 30.0) -> None:
@@ -257,18 +215,14 @@ def stop_between_batches(query: StreamingQuery, patience: float = 30.0) -> None:
     query.stop()
 
 
-def run_until_stopped(queries: list[StreamingQuery], stop: threading.Event) -> None:
-    """Wait until every query ends by itself (bounded mode), one fails, or a stop is requested."""
-    while not stop.is_set() and any(q.isActive for q in queries):
-        if any(q.exception() is not None for q in queries):
-            break
+def run_until_stopped(query: StreamingQuery, stop: threading.Event) -> None:
+    """Wait until the query ends by itself (bounded mode), fails, or a stop is requested."""
+    while not stop.is_set() and query.isActive and query.exception() is None:
         stop.wait(timeout=0.5)
-    for query in queries:
-        if query.isActive:
-            log.info("stopping %s after its current micro-batch", query.name)
-            stop_between_batches(query)
-    for query in queries:
-        query.awaitTermination()  # raises StreamingQueryException if the query failed
+    if query.isActive:
+        log.info("stopping %s after its current micro-batch", query.name)
+        stop_between_batches(query)
+    query.awaitTermination()  # raises StreamingQueryException if the query failed
 
 
 def topic_behind_checkpoint(err: StreamingQueryException) -> str | None:
@@ -321,11 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     install_stop_handlers(stop)
     spark = create_session(settings)
     install_stop_handlers(stop)
-    counts_sink = CountsSink(settings.output_dir)
-    quarantine_sink = QuarantineSink(settings.quarantine_dir)
-    spark.streams.addListener(
-        ProgressLog(COUNTS_QUERY, counts_sink.totals, quarantine_sink.rejected, settings.expected_tickets)
-    )
+    sink = VerdictSink(settings.output_dir, settings.quarantine_dir, settings.checkpoint_dir / "counts")
+    spark.streams.addListener(ProgressLog(QUERY, sink.verdicts, settings.expected_tickets))
     log.info(
         "reading %r at %s (%s); counts to %s, quarantine to %s, checkpoints in %s",
         settings.topic,
@@ -336,11 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.checkpoint_dir,
     )
     try:
-        queries = [
-            start_counts_query(spark, settings, counts_sink),
-            start_quarantine_query(spark, settings, quarantine_sink),
-        ]
-        run_until_stopped(queries, stop)
+        run_until_stopped(start_query(spark, settings, sink), stop)
     except StreamingQueryException as err:
         if (behind := topic_behind_checkpoint(err)) is not None:
             log.error(
@@ -352,7 +299,15 @@ def main(argv: list[str] | None = None) -> int:
                 RESET_ADVICE,
             )
             return 3
-        log.error("a query failed: %s", err)
+        if missing := re.search(rf"{MissingCountsError.__name__}: (.+)", str(err)):
+            log.error(
+                "the checkpoint in %s is incomplete: %s; %s",
+                settings.checkpoint_dir,
+                missing[1],
+                RESET_ADVICE,
+            )
+            return 3
+        log.error("the query failed: %s", err)
         log.error("if the queries changed since the checkpoint was written, %s", RESET_ADVICE)
         return 1
     finally:

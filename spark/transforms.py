@@ -1,19 +1,23 @@
 """The job's logic as pure DataFrame -> DataFrame functions, batch or streaming alike.
 
 Kafka rows (key, value, topic, partition, offset, ...)
-  -> parse_tickets     ticket columns + topic, partition, offset, value_bytes, raw, reject_reason
-  -> valid_tickets     ticket columns of the rows with no reject_reason
-  -> deduplicate       the first copy of each ticket_id within the horizon
-  -> enrich            + support_team
-  -> count_by_type     (type, ticket_count)
-parse_tickets -> rejected_messages: what goes to the quarantine.
+  -> parse_tickets   ticket columns + topic, partition, offset, value_bytes, raw, reject_reason, read_at
+  -> first_copies    the first copy of each valid ticket_id within the horizon, and every rejected
+                     message; later copies of an id are dropped here (Spark counts them)
+  -> valid_tickets / rejected_messages: the two kinds of row, split again
+valid_tickets -> enrich (+ support_team) -> count_by_type (type, ticket_count).
+
+One verdict per message: reject_reason is computed once, from the micro-batch's own timestamp
+(`read_at`, kept in Spark's offset log, so a re-run batch decides the same), and every message then
+passes the same deduplication operator exactly once.
 
 Why the time checks are safe: deduplication keeps each id for `horizon` of event time (the
-watermark on created_at), and Spark drops rows older than the watermark. A ticket is accepted
-only if its created_at lies in [now - (horizon - 2 * skew), now + skew], with `now` the batch's
-timestamp; since the watermark never passes the newest accepted created_at minus the horizon, no
-accepted ticket is ever older than the watermark: nothing valid is dropped silently. A ticket
-outside that window is quarantined with its reason instead.
+watermark), and Spark drops rows older than the watermark. A ticket is accepted only if its
+created_at lies in [now - (horizon - 2 * skew), now + skew], with `now` the batch's timestamp, and a
+rejected message is timed at `now` itself; since the watermark never passes the newest event time
+minus the horizon, no accepted ticket or rejected message is ever older than the watermark: nothing
+is dropped silently (Spark's numRowsDroppedByWatermark stays 0, and the job's progress line checks
+it). A ticket outside that window is quarantined with its reason instead.
 """
 
 from __future__ import annotations
@@ -90,8 +94,8 @@ def parse_tickets(
     """Parse each Kafka value with the explicit schema; bad messages stay, tagged with a reason.
 
     `now` defaults to the micro-batch's timestamp, which Spark keeps in the checkpoint, so a batch
-    that is run again after a crash makes the same decisions.
-    Shape: ticket columns + (topic, partition, offset, value_bytes, raw, reject_reason).
+    that is run again after a crash makes the same decisions; it is kept as `read_at`.
+    Shape: ticket columns + (topic, partition, offset, value_bytes, raw, reject_reason, read_at).
     """
     now = F.current_timestamp() if now is None else now
     text = F.col("value").cast("string")
@@ -113,12 +117,15 @@ def parse_tickets(
         _reject_reason(F.col("value"), F.col("raw"), F.col("ticket"), now, horizon_minutes).alias(
             "reject_reason"
         ),
+        now.alias("read_at"),
     )
 
 
 def valid_tickets(parsed: DataFrame) -> DataFrame:
-    """The tickets that can be counted, with their own columns only."""
-    return parsed.where(F.col("reject_reason").isNull()).select(*TICKET_COLUMNS)
+    """The tickets that can be counted, with those of their own columns that `parsed` has."""
+    return parsed.where(F.col("reject_reason").isNull()).select(
+        *[name for name in TICKET_COLUMNS if name in parsed.columns]
+    )
 
 
 def rejected_messages(parsed: DataFrame) -> DataFrame:
@@ -133,10 +140,35 @@ def rejected_messages(parsed: DataFrame) -> DataFrame:
     )
 
 
-def deduplicate(tickets: DataFrame, horizon_minutes: int) -> DataFrame:
-    """Keep the first copy of each ticket_id; an id is remembered for `horizon_minutes` of event time."""
-    return tickets.withWatermark("created_at", f"{horizon_minutes} minutes").dropDuplicatesWithinWatermark(
-        ["ticket_id"]
+def first_copies(parsed: DataFrame, horizon_minutes: int) -> DataFrame:
+    """Every parsed message through one deduplication operator, so that each gets one verdict.
+
+    A valid ticket is keyed by its ticket_id and timed by its created_at: only the first copy within
+    the horizon comes out. A rejected message is keyed by its own position (topic, partition,
+    offset), which no other message has, and timed at the batch's moment (`read_at`): it always
+    comes out, and its key is forgotten a horizon later like any other.
+    Only what the verdicts need goes through the operator's shuffle (`raw` only for rejected rows).
+    Shape: (ticket_id, type, created_at, reject_reason, topic, partition, offset, value_bytes, raw).
+    """
+    valid = F.col("reject_reason").isNull()
+    keyed = parsed.select(
+        "ticket_id",
+        "type",
+        "created_at",
+        "reject_reason",
+        "topic",
+        "partition",
+        "offset",
+        "value_bytes",
+        F.when(~valid, F.col("raw")).alias("raw"),
+        F.when(valid, F.col("ticket_id")).alias("_counted_id"),
+        F.when(~valid, F.struct("topic", "partition", "offset")).alias("_rejected_at"),
+        F.when(valid, F.col("created_at")).otherwise(F.col("read_at")).alias("_event_time"),
+    )
+    return (
+        keyed.withWatermark("_event_time", f"{horizon_minutes} minutes")
+        .dropDuplicatesWithinWatermark(["_counted_id", "_rejected_at"])
+        .drop("_counted_id", "_rejected_at", "_event_time")
     )
 
 

@@ -202,7 +202,7 @@ def the_readme_flow(user: User, job_uid: int, reset_with_down_v: bool) -> None:
     assert part_file(clone).stat().st_uid == job_uid
 
     user.stack("restart", "spark")
-    wait_for_line("spark", "query client_ticket_counts started", times=2)
+    wait_for_line("spark", f"query {spark_streaming.QUERY} started", times=2)
     same_seed = user.stack("run", "--rm", "producer")
     assert "sent 200/200, acknowledged 200" in same_seed
     wait_for_line("spark", "200/200 tickets counted", times=2)

@@ -1,10 +1,11 @@
-"""The scenarios of shared/RELIABILITY.md against the real broker and the real job process.
+"""The reliability scenarios (docs/RELIABILITY.md) against the real broker and the real job process.
 
 Each checks, against the producers' ledgers of acknowledged ids:
   I1 no loss and I2 no double count: the exported count of each type equals the number of
      distinct acknowledged ids of that type;
   I3 each batch written once: a reader never sees a missing, doubled or partial part file, and
-     a re-run batch leaves the output as it was.
+     a re-run batch leaves the output as it was;
+  I4 one verdict per message: in every micro-batch, rows read = counted + duplicates + quarantined.
 Set RELIABILITY_REPORT=path to write the table of results (make reliability-report).
 """
 
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,7 +36,8 @@ from harness import (
 )
 from progress import BATCH_LINE
 from reliability_report import Outcome, write_report
-from tickets import iso_utc, utc_now
+from spark_streaming import QUERY
+from tickets import encode_ticket, generate_tickets, iso_utc, utc_now
 
 import producer
 
@@ -51,14 +54,25 @@ def report() -> Iterator[None]:
         write_report(Path(os.environ["RELIABILITY_REPORT"]), OUTCOMES)
 
 
+def without_one_verdict(log: str) -> int:
+    """Over every batch line of a job's log: rows read that are not counted, duplicate or quarantined
+    (or verdicts beyond the rows read)."""
+    batches = list(BATCH_LINE.finditer(log))
+    assert batches, "no batch line in the job's log"
+    verdicts = ("counted", "duplicates", "quarantined")
+    return sum(abs(int(b["rows"]) - sum(int(b[v]) for v in verdicts)) for b in batches)
+
+
 def check(scenario: str, job: Job, ledger: dict[str, str], trials: int = 1, quarantined: int = 0) -> None:
-    """Record the scenario's outcome, then assert I1 and I2 on the final output."""
+    """Record the scenario's outcome, then assert I1 and I2 on the final output and I4 on the log."""
     counts = read_counts(job.output_dir)
     expected = expected_counts(ledger)
     lost = sum(max(0, n - counts.get(t, 0)) for t, n in expected.items())
     twice = sum(max(0, n - expected.get(t, 0)) for t, n in counts.items())
-    OUTCOMES.append(Outcome(scenario, trials, len(ledger), lost, twice, quarantined))
+    unjudged = without_one_verdict(job.log())
+    OUTCOMES.append(Outcome(scenario, trials, len(ledger), lost, twice, quarantined, unjudged))
     assert counts == expected
+    assert unjudged == 0 and "have no verdict" not in job.log()
 
 
 class PartFileWatcher:
@@ -234,7 +248,8 @@ def test_5_malformed_input_is_quarantined_and_valid_tickets_counted(broker, topi
         assert row["topic"] == topic
         assert len(row["raw"] or "") <= 1000
         assert row["value_bytes"] == (None if value is None else len(value)), name
-    assert "quarantined" in job.log() and "rejected" in job.log()
+    assert "WARNING spark_streaming: quarantined" in job.log()
+    assert sum(int(b["quarantined"]) for b in BATCH_LINE.finditer(job.log())) == len(MALFORMED)
     check(
         f"5. malformed input ({len(MALFORMED)} classes) between valid tickets",
         job,
@@ -258,7 +273,7 @@ def test_6_duplicates_from_a_rerun_producer_are_counted_once(broker, topic, work
 def test_7_topic_missing_when_the_job_starts(broker, workdir):
     topic = "created_later_" + workdir.name[-8:].replace("-", "_")
     job = Job(job_env(broker, topic, workdir), workdir / "job.log").start()
-    wait_until(lambda: "query client_ticket_counts started" in job.log(), 120, "the job to start")
+    wait_until(lambda: f"query {QUERY} started" in job.log(), 120, "the job to start")
     broker.kafka_sh("topic", topic)
     ledger = produce(broker, topic, 200, seed=1801)
     job.wait_for_total(200)
@@ -291,7 +306,7 @@ spark = job.create_session(settings)
 by_priority = job.parse_tickets(job.read_kafka(spark, settings), 1440).groupBy("priority").count()
 query = (
     by_priority.writeStream.outputMode("complete").format("console")
-    .option("checkpointLocation", os.environ["CHECKPOINT_DIR"] + "/counts")
+    .option("checkpointLocation", os.environ["CHECKPOINT_DIR"] + "/query")
     .trigger(availableNow=True).start()
 )
 query.awaitTermination()
@@ -310,7 +325,7 @@ def test_9_a_checkpoint_of_another_query_is_refused(broker, topic, workdir):
         check=True,
         timeout=300,
     )
-    assert (checkpoint / "counts" / "commits").is_dir()
+    assert (checkpoint / "query" / "commits").is_dir()
     job = Job(job_env(broker, topic, workdir), workdir / "job.log").start()
     assert job.wait() == 3
     assert "was written by an earlier version of the queries" in job.log()
@@ -322,3 +337,78 @@ def test_9_a_checkpoint_of_another_query_is_refused(broker, topic, workdir):
     assert job.wait() == 3
     assert "was written by version 1 of the queries" in job.log()
     OUTCOMES.append(Outcome("9. checkpoint of another query: refused, exit 3", 2, 50, None, None, 0))
+
+
+def straddling(seed: int, count: int, limits: list[datetime], spread: timedelta) -> list[bytes]:
+    """`count` valid tickets dated evenly across [limit, limit + spread) for each limit, shuffled,
+    with a tenth of them sent a second time further on."""
+    rng = random.Random(seed)
+    dates = [limit + spread * rng.random() for limit in limits for _ in range(count // len(limits))]
+    values = [
+        encode_ticket(ticket)[1] for ticket in generate_tickets(len(dates), seed, clock=iter(dates).__next__)
+    ]
+    rng.shuffle(values)
+    return values + rng.sample(values, len(values) // 10)
+
+
+def test_10_tickets_straddling_both_time_limits_in_a_draining_backlog(broker, topic, workdir):
+    """With a 15-minute horizon a ticket is accepted while its created_at lies in [now - 5 min,
+    now + 5 min], `now` being the batch's timestamp, which moves while the backlog drains. Tickets
+    are dated across both limits as they will stand during the drain: each batch accepts some and
+    quarantines others, and the same ticket would be judged differently by two batches."""
+    env = job_env(broker, topic, workdir, DEDUP_HORIZON_MINUTES="15", MAX_OFFSETS_PER_TRIGGER="150")
+    now = utc_now()
+    window = timedelta(minutes=5)
+    values = straddling(2101, 2000, [now - window, now + window], spread=timedelta(seconds=150))
+    places = produce_raw(broker, topic, values)
+    job = Job(env, workdir / "job.log").start()
+    wait_until(
+        lambda: sum(int(b["rows"]) for b in BATCH_LINE.finditer(job.log())) >= len(values), 300, "the drain"
+    )
+    assert job.stop() == 0
+
+    quarantine = read_quarantine(workdir / "quarantine")
+    quarantined = {(row["partition"], row["offset"]) for row in quarantine}
+    assert len(quarantined) == len(quarantine), "a message quarantined twice"
+    tickets = [json.loads(value) for value in values]
+    counted_ids = {
+        t["ticket_id"]: t["type"]
+        for t, place in zip(tickets, places, strict=True)
+        if place not in quarantined
+    }
+    batches = list(BATCH_LINE.finditer(job.log()))
+    assert len(batches) >= 10 and sum(int(b["rows"]) for b in batches) == len(values)
+    # Both limits were straddled: each of them sent tickets to both places.
+    reasons = {row["reason"] for row in quarantine}
+    assert {"created_at in the future", "created_at older than the deduplication horizon"} <= reasons, reasons
+    early = [t for t, place in zip(tickets, places, strict=True) if t["created_at"] < iso_utc(now)]
+    late = [t for t, place in zip(tickets, places, strict=True) if t["created_at"] > iso_utc(now)]
+    for group in (early, late):
+        assert 0 < sum(t["ticket_id"] in counted_ids for t in group) < len(group)
+    check(
+        f"10. {len(values):,} messages straddling both time limits, drained in {len(batches)} batches",
+        job,
+        counted_ids,
+        trials=len(batches),
+        quarantined=len(quarantined),
+    )
+
+
+def test_11_large_and_rate_limited_producer_runs_are_all_accepted(broker, topic, workdir):
+    """Every ticket is dated when it is made, before its send: none lands in the future, at any
+    count or rate."""
+    ledger = produce(broker, topic, 1_000_000, seed=2201)
+    paced = producer.run(
+        producer.Settings(
+            bootstrap_servers=broker.bootstrap,
+            topic=topic,
+            ticket_count=20_000,
+            ticket_seed=2202,
+            tickets_per_second=2_000,
+        )
+    )
+    assert paced.sent == 20_000 and not paced.failed
+    job = Job(job_env(broker, topic, workdir), workdir / "job.log").start("--bounded")
+    assert job.wait(timeout=900) == 0
+    assert not (workdir / "quarantine").exists() or not any((workdir / "quarantine").iterdir())
+    check("11. 1,000,000 tickets at full speed, then 20,000 at 2,000/s", job, {**ledger, **paced.acked})

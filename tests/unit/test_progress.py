@@ -7,26 +7,35 @@ from types import SimpleNamespace
 
 import pytest
 from progress import BATCH_LINE, COUNTED_LINE, ProgressLog, progress_line
+from sink import BatchVerdicts
 
-COUNTS = "client_ticket_counts"
+QUERY = "client_tickets"
+
+
+def event(batch_id: int, rows: int, duplicates: int = 0, late: int = 0) -> SimpleNamespace:
+    """A query progress event as Spark sends it, with the deduplication operator's figures."""
+    operator = SimpleNamespace(
+        customMetrics={"numDroppedDuplicateRows": duplicates}, numRowsDroppedByWatermark=late
+    )
+    progress = SimpleNamespace(
+        name=QUERY,
+        batchId=batch_id,
+        numInputRows=rows,
+        processedRowsPerSecond=10.0,
+        stateOperators=[operator],
+    )
+    return SimpleNamespace(progress=progress)
 
 
 def replay(caplog: pytest.LogCaptureFixture, totals: list[int], expected: int | None = 200) -> list[str]:
-    """Feed one counts-query progress event per total (batch 0, 1, ...) to a fresh ProgressLog,
-    as a job process that starts and sees those totals would; returns the N/M lines it logged."""
-    sink_totals = dict(enumerate(totals))
-    listener = ProgressLog(COUNTS, sink_totals, {}, expected)
+    """Feed one progress event per total (batch 0, 1, ...) to a fresh ProgressLog, as a job
+    process that starts and sees those totals would; returns the N/M lines it logged."""
+    verdicts = {batch_id: BatchVerdicts(50, 0, total) for batch_id, total in enumerate(totals)}
+    listener = ProgressLog(QUERY, verdicts, expected)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="progress"):
-        for batch_id in sink_totals:
-            progress = SimpleNamespace(
-                name=COUNTS,
-                batchId=batch_id,
-                numInputRows=50,
-                processedRowsPerSecond=10.0,
-                observedMetrics={"input": {"rejected": 0}},
-            )
-            listener.onQueryProgress(SimpleNamespace(progress=progress))
+        for batch_id in verdicts:
+            listener.onQueryProgress(event(batch_id, rows=50))
     return [r.getMessage() for r in caplog.records if COUNTED_LINE.fullmatch(r.getMessage())]
 
 
@@ -50,15 +59,29 @@ def test_without_expected_tickets_nothing_is_announced(caplog):
     assert replay(caplog, [200, 400], expected=None) == []
 
 
-@pytest.mark.parametrize(
-    ("rows", "rejected", "total"),
-    [(50, 0, 150), (50, 2, 148), (3, 3, None)],
-    ids=["plain", "rejects", "none-yet"],
-)
-def test_the_batch_line_reads_back_with_its_exported_pattern(rows, rejected, total):
-    line = progress_line(7, rows, rejected, 212.44, total)
+def test_the_batch_line_reads_back_with_its_exported_pattern():
+    line = progress_line(7, 50, BatchVerdicts(counted=45, quarantined=2, total=150), 3, 212.44)
+    assert line == (
+        "batch 7: 50 rows in = 45 counted + 3 duplicates + 2 quarantined, 212.4 rows/s, 150 tickets counted"
+    )
     match = BATCH_LINE.fullmatch(line)
     assert match is not None, line
-    assert int(match["batch"]) == 7 and int(match["rows"]) == rows
-    assert int(match["rejected"] or 0) == rejected
-    assert match["total"] == (None if total is None else str(total))
+    assert [
+        int(match[name]) for name in ("batch", "rows", "counted", "duplicates", "quarantined", "total")
+    ] == [
+        7,
+        50,
+        45,
+        3,
+        2,
+        150,
+    ]
+
+
+def test_verdicts_that_do_not_add_up_to_the_rows_read_are_an_error(caplog):
+    listener = ProgressLog(QUERY, {0: BatchVerdicts(40, 2, 40), 1: BatchVerdicts(10, 0, 50)})
+    with caplog.at_level(logging.INFO, logger="progress"):
+        listener.onQueryProgress(event(0, rows=45, duplicates=3))
+        listener.onQueryProgress(event(1, rows=12, duplicates=0, late=2))
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == ["batch 1: 2 of 12 rows read have no verdict (2 were older than the watermark)"]

@@ -1,5 +1,6 @@
 """parse -> valid -> enrich -> count on a local SparkSession (spark/transforms.py)."""
 
+import os
 from datetime import datetime
 
 import pytest
@@ -12,11 +13,10 @@ from transforms import (
     NOT_A_TICKET,
     SUPPORT_TEAMS,
     TICKET_COLUMNS,
-    TICKET_SCHEMA,
     TOO_OLD,
     count_by_type,
-    deduplicate,
     enrich,
+    first_copies,
     parse_tickets,
     rejected_messages,
     valid_tickets,
@@ -89,7 +89,7 @@ def test_parse_keeps_where_each_message_came_from(spark):
     parsed = parse(kafka_rows(spark, [GOOD.encode(), b"oops"]))
     assert parsed.columns == [
         *TICKET_COLUMNS,
-        *("topic", "partition", "offset", "value_bytes", "raw", "reject_reason"),
+        *("topic", "partition", "offset", "value_bytes", "raw", "reject_reason", "read_at"),
     ]
     bad = rejected_messages(parsed).collect()
     assert [row.asDict() for row in bad] == [
@@ -124,25 +124,57 @@ def test_the_batch_time_is_the_default_reference(spark):
     assert parsed.first()["reject_reason"] is None
 
 
-def test_deduplicate_keeps_one_copy_of_each_id_across_micro_batches(spark, tmp_path):
-    """Deduplication is stateful, so it is tested as a stream: one file per micro-batch."""
+def test_first_copies_pass_each_id_once_and_every_rejected_message(spark, tmp_path):
+    """Deduplication is stateful, so it is tested as a stream: one file per micro-batch, each line
+    `offset|value` standing for a Kafka message."""
+    batches = [
+        ["t-0", "t-1", "t-0", "bad"],
+        ["t-1", "t-2", "bad"],  # the same bad value again, at another offset: quarantined again
+        ["t-2", "t-0"],
+    ]
     source = tmp_path / "in"
     source.mkdir()
-    for batch, ids in enumerate([["t-0", "t-1", "t-0"], ["t-1", "t-2"], ["t-2", "t-0"]]):
-        lines = [f'{{"ticket_id":"{i}","type":"BILLING",{WHEN}}}' for i in ids]
-        (source / f"{batch}.json").write_text("\n".join(lines) + "\n")
-    stream = spark.readStream.schema(TICKET_SCHEMA).option("maxFilesPerTrigger", 1).json(str(source))
+    offset = 0
+    for batch, ids in enumerate(batches):
+        lines = []
+        for ticket_id in ids:
+            value = (
+                "not json" if ticket_id == "bad" else f'{{"ticket_id":"{ticket_id}","type":"BILLING",{WHEN}}}'
+            )
+            lines.append(f"{offset}|{value}")
+            offset += 1
+        file = source / f"{batch}.txt"
+        file.write_text("\n".join(lines) + "\n")
+        os.utime(file, (1_800_000_000 + batch, 1_800_000_000 + batch))  # the file source's order
+    line = F.split(F.col("value"), r"\|", 2)
+    kafka = (
+        spark.readStream.option("maxFilesPerTrigger", 1)
+        .text(str(source))
+        .select(
+            line[1].cast("binary").alias("value"),
+            F.lit("client_tickets").alias("topic"),
+            F.lit(0).alias("partition"),
+            line[0].cast("long").alias("offset"),
+        )
+    )
     query = (
-        deduplicate(stream, HORIZON)
+        first_copies(parse(kafka), HORIZON)
         .writeStream.format("memory")
-        .queryName("deduplicated")
+        .queryName("first_copies")
         .option("checkpointLocation", str(tmp_path / "checkpoint"))
         .trigger(availableNow=True)
         .start()
     )
     query.awaitTermination()
-    assert len(query.recentProgress) == 3
-    assert sorted(row["ticket_id"] for row in spark.table("deduplicated").collect()) == ["t-0", "t-1", "t-2"]
+    out = spark.table("first_copies").collect()
+    assert sorted(row["ticket_id"] for row in out if row["reject_reason"] is None) == ["t-0", "t-1", "t-2"]
+    assert sorted(row["offset"] for row in out if row["reject_reason"] is not None) == [3, 6]
+    assert all(row["raw"] is None for row in out if row["reject_reason"] is None)
+    dropped = [
+        p["stateOperators"][0]["customMetrics"]["numDroppedDuplicateRows"] for p in query.recentProgress
+    ]
+    late = [p["stateOperators"][0]["numRowsDroppedByWatermark"] for p in query.recentProgress]
+    assert dropped == [1, 1, 2] and late == [0, 0, 0]
 
 
 def test_valid_tickets_drop_rejects_and_metadata(spark):

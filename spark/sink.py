@@ -1,0 +1,108 @@
+"""The job's one foreachBatch sink: each micro-batch's verdicts become the part file and the quarantine.
+
+Spark hands the sink the rows that came out of the deduplication operator for one micro-batch:
+the first copy of each new ticket and every rejected message (see transforms.first_copies). As the
+Spark documentation recommends for several outputs from one stream, the batch is persisted once
+and read twice: the new tickets counted by type, the rejected messages collected in offset order.
+
+Idempotent per batch id, because Spark runs a batch again after a crash (same id, same offsets,
+same timestamp, same state):
+  - the running counts after each batch are kept as CHECKPOINT_DIR/counts/<batch id>.json, and
+    batch N starts from the file of batch N - 1 (which Spark committed before planning N), never
+    from whatever a crashed attempt of N left behind;
+  - the quarantine file of batch N is named after N and replaced whole;
+  - the part file is replaced whole, in one rename, with the counts after N.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from export import export_counts, export_rejects, replace_file
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from transforms import count_by_type, enrich, rejected_messages, valid_tickets
+
+log = logging.getLogger("spark_streaming")
+
+# A re-run only ever concerns the newest batch; a few more are kept for whoever looks.
+KEEP_BATCHES = 10
+
+
+class MissingCountsError(RuntimeError):
+    """The counts of the previous batch are gone from the checkpoint: the job cannot go on exactly."""
+
+
+class RunningCounts:
+    """The counts by type after each micro-batch, one small JSON file per batch id in `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _file(self, batch_id: int) -> Path:
+        return self.folder / f"{batch_id}.json"
+
+    def before(self, batch_id: int) -> dict[str, int]:
+        """The counts after batch `batch_id - 1`: empty before the first batch of a checkpoint."""
+        if batch_id == 0:
+            return {}
+        previous = self._file(batch_id - 1)
+        if previous.is_file():
+            return json.loads(previous.read_text(encoding="utf-8"))
+        raise MissingCountsError(
+            f"{previous} is missing, so the counts before micro-batch {batch_id} are unknown"
+        )
+
+    def save(self, batch_id: int, counts: dict[str, int]) -> None:
+        replace_file(self._file(batch_id), json.dumps(counts, sort_keys=True) + "\n")
+        for old in self.folder.glob("*.json"):
+            if old.stem.isdigit() and int(old.stem) <= batch_id - KEEP_BATCHES:
+                old.unlink()
+
+
+@dataclass(frozen=True)
+class BatchVerdicts:
+    """How one micro-batch's messages were judged by the sink (duplicates are Spark's figure)."""
+
+    counted: int
+    quarantined: int
+    total: int  # tickets counted since the checkpoint began
+
+
+class VerdictSink:
+    """foreachBatch sink: counts to the part file, rejected messages to the quarantine."""
+
+    def __init__(self, output_dir: Path, quarantine_dir: Path, counts_dir: Path) -> None:
+        self.output_dir = output_dir
+        self.quarantine_dir = quarantine_dir
+        self.counts = RunningCounts(counts_dir)
+        self.verdicts: dict[int, BatchVerdicts] = {}  # batch id -> its verdicts, for the progress line
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        batch.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            new = {
+                row["type"]: row["ticket_count"]
+                for row in count_by_type(enrich(valid_tickets(batch))).collect()
+            }
+            rejects = [
+                row.asDict() for row in rejected_messages(batch).orderBy("partition", "offset").collect()
+            ]
+        finally:
+            batch.unpersist()
+
+        counts = self.counts.before(batch_id)
+        for ticket_type, count in new.items():
+            counts[ticket_type] = counts.get(ticket_type, 0) + count
+        export_rejects(self.quarantine_dir, batch_id, rejects)
+        self.counts.save(batch_id, counts)
+        export_counts(self.output_dir, counts.items())
+
+        self.verdicts[batch_id] = BatchVerdicts(sum(new.values()), len(rejects), sum(counts.values()))
+        for row in rejects[:5]:
+            log.warning(
+                "quarantined %s[%d]@%d: %s", row["topic"], row["partition"], row["offset"], row["reason"]
+            )

@@ -1,0 +1,73 @@
+"""The foreachBatch sink (spark/sink.py), called as Spark calls it: a batch DataFrame and its id."""
+
+from __future__ import annotations
+
+import pytest
+from export import PART_GLOB
+from pyspark.sql import DataFrame, SparkSession
+from sink import MissingCountsError, RunningCounts, VerdictSink
+
+COLUMNS = (
+    "ticket_id string, type string, created_at timestamp, reject_reason string, topic string, "
+    "partition int, offset long, value_bytes int, raw string"
+)
+
+
+def judged(spark: SparkSession, first_offset: int, types: list[str], rejects: int = 0) -> DataFrame:
+    """A batch as first_copies hands it over: new tickets of `types`, then `rejects` bad messages."""
+    rows = [
+        (f"t-{first_offset + i}", t, None, None, "topic", 0, first_offset + i, 40, None)
+        for i, t in enumerate(types)
+    ]
+    start = first_offset + len(types)
+    rows += [(None, None, None, "empty value", "topic", 1, start + i, 0, "") for i in range(rejects)]
+    return spark.createDataFrame(rows, COLUMNS)
+
+
+def outputs(tmp_path) -> dict[str, str]:
+    return {
+        str(path.relative_to(tmp_path)): path.read_text()
+        for path in sorted(tmp_path.rglob("*"))
+        if path.is_file() and "counts" not in path.parts
+    }
+
+
+def test_each_batch_adds_to_the_counts_of_the_one_before(spark, tmp_path):
+    sink = VerdictSink(tmp_path / "out", tmp_path / "quarantine", tmp_path / "counts")
+    sink(judged(spark, 0, ["BILLING", "BILLING", "GENERAL"], rejects=2), 0)
+    sink(judged(spark, 10, ["BILLING", "ACCOUNT"]), 1)
+    part = next((tmp_path / "out").glob(PART_GLOB))
+    assert part.read_text() == (
+        '{"type":"ACCOUNT","ticket_count":1}\n{"type":"BILLING","ticket_count":3}\n{"type":"GENERAL","ticket_count":1}\n'
+    )
+    assert [path.name for path in (tmp_path / "quarantine").iterdir()] == ["batch-000000.jsonl"]
+    assert (sink.verdicts[0].counted, sink.verdicts[0].quarantined, sink.verdicts[0].total) == (3, 2, 3)
+    assert (sink.verdicts[1].counted, sink.verdicts[1].quarantined, sink.verdicts[1].total) == (2, 0, 5)
+
+
+def test_a_batch_run_again_after_a_crash_leaves_the_same_bytes(spark, tmp_path):
+    sink = VerdictSink(tmp_path / "out", tmp_path / "quarantine", tmp_path / "counts")
+    sink(judged(spark, 0, ["BILLING"]), 0)
+    sink(judged(spark, 10, ["TECHNICAL", "BILLING"], rejects=1), 1)
+    before = outputs(tmp_path)
+    # A new process (the old one was killed after the sink wrote batch 1, before Spark committed it).
+    VerdictSink(tmp_path / "out", tmp_path / "quarantine", tmp_path / "counts")(
+        judged(spark, 10, ["TECHNICAL", "BILLING"], rejects=1), 1
+    )
+    assert outputs(tmp_path) == before
+
+
+def test_missing_counts_of_the_previous_batch_stop_the_job(tmp_path):
+    counts = RunningCounts(tmp_path / "counts")
+    assert counts.before(0) == {}
+    counts.save(0, {"BILLING": 2})
+    assert counts.before(1) == {"BILLING": 2}
+    with pytest.raises(MissingCountsError, match=r"1\.json is missing"):
+        counts.before(2)
+
+
+def test_only_the_last_batches_are_kept(tmp_path):
+    counts = RunningCounts(tmp_path / "counts")
+    for batch_id in range(25):
+        counts.save(batch_id, {"BILLING": batch_id})
+    assert sorted(int(path.stem) for path in (tmp_path / "counts").iterdir()) == list(range(15, 25))
