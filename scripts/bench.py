@@ -1,14 +1,18 @@
 """Benchmarks, measured side by side in one run on this machine (`make bench`, `make bench-quick`).
 
-Starts a broker of its own (port 19592, state in data/bench), then measures:
-  producer    tickets/s: kafka-python defaults, kafka-python as the product configures it, and
-              Kafka's own Java ProducerPerformance (the ceiling), all with the same ticket bytes;
-  processing  tickets/s on a backlog: the Spark job (parse, deduplicate, enrich, count, export),
-              Spark reading the topic and only counting (the connector's ceiling), a plain
-              kafka-python consumer doing the same work, Kafka's ConsumerPerformance (the broker);
-  latency     send -> counted in the exported file, p50 and p99 at a fixed rate, per trigger;
-  demo        the 200-ticket demo: job start -> final JSON (warm Ivy), peak driver memory.
-Writes a table to stdout and, unless --quick, docs/BENCHMARKS.md and docs/benchmarks.png.
+Starts a broker of its own (port 19592, state in data/bench), then measures, each figure under a
+key of its own (section.what[.size]):
+  producer    tickets/s: kafka-python defaults and the product's settings (send loop alone), Kafka's
+              Java ProducerPerformance with the same ticket bytes, `make produce` as a whole process;
+  processing  tickets/s draining backlogs: the Spark job, Spark's count-only read, the plain
+              kafka-python consumer (scripts/plain_consumer.py), Kafka's ConsumerPerformance;
+  whole       the job and the plain consumer on the largest backlog, process start to exit;
+  profile     where the job's time goes on the largest backlog (Spark's progress, by phase);
+  memory      driver peak memory and deduplication state with the largest backlog's ids;
+  latency     send -> counted in the exported file, p50 and p99, one ticket per request;
+  demo        the 200-ticket demo: job start -> query started, -> final JSON (warm Ivy).
+scripts/bench_report.py writes docs/BENCHMARKS.md, docs/benchmarks.png and docs/benchmarks.json
+(this run and the previous one); --quick writes them under data/bench instead.
 A timing is never asserted; --quick only checks that every figure was produced.
 """
 
@@ -25,16 +29,18 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from statistics import quantiles
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "producer"), str(ROOT / "spark"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "producer"), str(ROOT / "spark"), str(ROOT / "tests"), str(ROOT / "scripts")]
 
+import bench_report  # noqa: E402
 from harness import Broker, Job, job_env, read_counts, wait_until  # noqa: E402
-from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
+from kafka import KafkaProducer  # noqa: E402
+from spark_streaming import QUERY  # noqa: E402
 from tickets import encode_ticket, generate_tickets  # noqa: E402
 
 import producer  # noqa: E402
@@ -45,17 +51,16 @@ WORK = ROOT / "data" / "bench"
 BACKLOG_OFFSETS = "200000"
 
 
-@dataclass
 class Results:
-    rows: list[tuple[str, str, float, str]] = field(default_factory=list)  # (section, what, value, unit)
+    """The measurements of one run, keyed by name: {key: {"label", "value", "unit"}}."""
 
-    def add(self, section: str, what: str, value: float, unit: str) -> float:
-        log.info("%-11s %-58s %12.1f %s", section, what, value, unit)
-        self.rows.append((section, what, value, unit))
+    def __init__(self) -> None:
+        self.figures: dict[str, dict[str, object]] = {}
+
+    def add(self, key: str, label: str, value: float, unit: str) -> float:
+        log.info("%-34s %-62s %12.2f %s", key, label, value, unit)
+        self.figures[key] = {"label": label, "value": value, "unit": unit}
         return value
-
-    def value(self, what: str) -> float:
-        return next(v for _, w, v, _ in self.rows if w == what)
 
 
 def encoded_tickets(count: int, seed: int) -> list[tuple[bytes, bytes]]:
@@ -77,17 +82,26 @@ def send_all(config: dict, broker: Broker, topic: str, messages: list[tuple[byte
 def bench_producers(results: Results, broker: Broker, count: int) -> None:
     messages = encoded_tickets(count, seed=1)
     size = sum(len(v) for _, v in messages) / len(messages)
-    results.add(
-        "producer",
-        "kafka-python, defaults",
-        send_all({}, broker, broker.create_topic(), messages),
-        "tickets/s",
-    )
+    rate = send_all({}, broker, broker.create_topic(), messages)
+    results.add("producer.defaults", "kafka-python, defaults (send loop)", rate, "tickets/s")
     rate = send_all(producer.producer_config(), broker, broker.create_topic(), messages)
-    results.add("producer", "kafka-python, the product's settings", rate, "tickets/s")
-    batching_only = {"acks": "all", "enable_idempotence": True, "linger_ms": 20, "batch_size": 256 * 1024}
-    rate = send_all(batching_only, broker, broker.create_topic(), messages)
-    results.add("tuning", "kafka-python, linger 20 ms and 256 KiB batches, no compression", rate, "tickets/s")
+    results.add("producer.product", "kafka-python, the product's settings (send loop)", rate, "tickets/s")
+    topic = broker.create_topic()
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(ROOT / "producer" / "producer.py")],
+        env={
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "KAFKA_TOPIC": topic,
+            "TICKET_COUNT": str(count),
+        },
+        cwd=WORK,
+        check=True,
+        capture_output=True,
+    )
+    rate = count / (time.perf_counter() - started)
+    results.add("producer.make_produce", "make produce, whole process (generation + send)", rate, "tickets/s")
     payloads = WORK / "payloads.txt"
     payloads.write_bytes(b"\n".join(v for _, v in messages[:10_000]))
     out = broker.kafka_sh(
@@ -110,7 +124,7 @@ def bench_producers(results: Results, broker: Broker, count: int) -> None:
     ).stdout
     rate = float(re.findall(r"([\d.]+) records/sec", out)[-1])
     results.add(
-        "producer", f"Kafka ProducerPerformance (Java), same tickets (~{size:.0f} B)", rate, "tickets/s"
+        "producer.java", f"Kafka ProducerPerformance (Java), same tickets (~{size:.0f} B)", rate, "tickets/s"
     )
 
 
@@ -128,14 +142,53 @@ def fill(broker: Broker, count: int) -> str:
     return topic
 
 
-def timed_job(broker: Broker, topic: str, name: str, **env: str) -> tuple[float, Job]:
-    """Run the Spark job in bounded mode; seconds from its first micro-batch to its exit."""
+@dataclass
+class JobRun:
+    """One bounded run of the Spark job on a backlog, as measured from outside the process."""
+
+    job: Job
+    whole_seconds: float  # process start to exit
+    batch_seconds: float  # first micro-batch to exit, from the job's log
+    driver_peak_mib: float  # peak resident memory of the driver's JVM
+    progress: list[dict]  # Spark's progress of each micro-batch (PROGRESS_FILE)
+
+
+def peak_rss_mib(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process, 0 if it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0.0
+    return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+
+
+def jvm_of(job: Job) -> int | None:
+    assert job.process is not None
+    pids = subprocess.run(
+        ["pgrep", "-P", str(job.process.pid), "java"], capture_output=True, text=True
+    ).stdout.split()
+    return int(pids[0]) if pids else None
+
+
+def timed_job(broker: Broker, topic: str, name: str, **env: str) -> JobRun:
+    """Run the Spark job in bounded mode, watching its JVM's memory until it exits."""
     work = WORK / name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    env = {"MAX_OFFSETS_PER_TRIGGER": BACKLOG_OFFSETS, "PROGRESS_FILE": str(work / "progress.jsonl"), **env}
+    started = time.perf_counter()
     job = Job(job_env(broker, topic, work, **env), work / "job.log").start("--bounded")
-    assert job.wait(timeout=3600) == 0, job.log()[-2000:]
-    return span_of_batches(job.log()), job
+    assert job.process is not None
+    peak = 0.0
+    while job.process.poll() is None:
+        jvm = jvm_of(job)
+        if jvm is not None:
+            peak = max(peak, peak_rss_mib(jvm))
+        time.sleep(0.2)
+    whole = time.perf_counter() - started
+    assert job.wait() == 0, job.log()[-2000:]
+    progress = [json.loads(line) for line in (work / "progress.jsonl").read_text().splitlines()]
+    return JobRun(job, whole, span_of_batches(job.log()), peak, progress)
 
 
 def span_of_batches(text: str) -> float:
@@ -185,34 +238,20 @@ def spark_count_only(broker: Broker, topic: str, count: int) -> float:
     return count / float(seconds)
 
 
-def plain_consumer(broker: Broker, topic: str, count: int) -> float:
-    """What a small-scale user would write: one process, the same parse, dedupe, enrich, count."""
-    from transforms import SUPPORT_TEAMS
-
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=[broker.bootstrap],
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=10_000,
-        max_poll_records=5000,
-    )
-    seen: set[str] = set()
-    counts: Counter[str] = Counter()
+def plain_consumer(broker: Broker, topic: str, count: int) -> tuple[float, float]:
+    """scripts/plain_consumer.py on the backlog: (tickets/s in its loop, seconds from start to exit)."""
     started = time.perf_counter()
-    for message in consumer:
-        ticket = json.loads(message.value)
-        if ticket["ticket_id"] in seen or ticket["type"] not in SUPPORT_TEAMS:
-            continue
-        seen.add(ticket["ticket_id"])
-        ticket["support_team"] = SUPPORT_TEAMS[ticket["type"]]
-        counts[ticket["type"]] += 1
-        if len(seen) == count:
-            break
-    elapsed = time.perf_counter() - started
-    consumer.close()
-    assert sum(counts.values()) == count
-    return count / elapsed
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "plain_consumer.py"), broker.bootstrap, topic, str(count)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=3600,
+    ).stdout
+    whole = time.perf_counter() - started
+    result = json.loads(out)
+    assert result["counted"] == count, result
+    return count / result["loop_seconds"], whole
 
 
 def kafka_consumer_perf(broker: Broker, topic: str, count: int) -> float:
@@ -235,62 +274,69 @@ def kafka_consumer_perf(broker: Broker, topic: str, count: int) -> float:
     )
 
 
-def bench_processing(results: Results, broker: Broker, sizes: list[int]) -> dict[int, str]:
-    """The four readers on each backlog size; returns the backlog topics by size."""
-    topics = {}
+def bench_processing(results: Results, broker: Broker, sizes: list[int]) -> None:
+    """The four readers on each backlog size; on the largest, the whole runs, profile and memory."""
     for count in sizes:
-        topic = topics[count] = fill(broker, count)
-        label = f"{count:,}"
-        seconds, job = timed_job(broker, topic, f"job-{count}", MAX_OFFSETS_PER_TRIGGER=BACKLOG_OFFSETS)
-        assert sum(read_counts(job.output_dir).values()) == count
-        results.add("processing", f"Spark job, {label} backlog", count / seconds, "tickets/s")
-        results.add("scale", f"Spark job, per-ticket cost at {label}", seconds / count * 1e6, "µs/ticket")
+        topic = fill(broker, count)
+        label = f"{count:,} backlog"
+        run = timed_job(broker, topic, f"job-{count}")
+        assert sum(read_counts(run.job.output_dir).values()) == count
         results.add(
-            "processing",
-            f"Spark count-only read, {label}",
-            spark_count_only(broker, topic, count),
-            "tickets/s",
+            f"processing.spark_job.{count}", f"Spark job, {label}", count / run.batch_seconds, "tickets/s"
         )
+        rate = spark_count_only(broker, topic, count)
+        results.add(f"processing.count_only.{count}", f"Spark count-only read, {label}", rate, "tickets/s")
+        rate, plain_whole = plain_consumer(broker, topic, count)
         results.add(
-            "processing",
-            f"plain kafka-python consumer, {label}",
-            plain_consumer(broker, topic, count),
-            "tickets/s",
+            f"processing.plain_consumer.{count}", f"plain kafka-python consumer, {label}", rate, "tickets/s"
         )
+        rate = kafka_consumer_perf(broker, topic, count)
         results.add(
-            "processing",
-            f"Kafka ConsumerPerformance, {label}",
-            kafka_consumer_perf(broker, topic, count),
-            "tickets/s",
+            f"processing.consumer_perf.{count}", f"Kafka ConsumerPerformance, {label}", rate, "tickets/s"
         )
-    return topics
-
-
-def bench_shuffle_partitions(
-    results: Results, broker: Broker, topic: str, count: int, choices: list[int]
-) -> None:
-    """The Spark job on the same backlog with each number of shuffle partitions (SHUFFLE_PARTITIONS)."""
-    for partitions in choices:
-        seconds, _ = timed_job(
-            broker,
-            topic,
-            f"shuffle-{partitions}",
-            MAX_OFFSETS_PER_TRIGGER=BACKLOG_OFFSETS,
-            SHUFFLE_PARTITIONS=str(partitions),
-        )
-        what = f"Spark job, {count:,} backlog, SHUFFLE_PARTITIONS={partitions}"
-        results.add("tuning", what, count / seconds, "tickets/s")
+    # The last size is the largest: its runs give the whole-run, profile and memory figures.
+    results.add(
+        "whole.spark_job", f"Spark job, bounded, {label}, process start to exit", run.whole_seconds, "s"
+    )
+    results.add("whole.plain_consumer", f"plain consumer, {label}, process start to exit", plain_whole, "s")
+    phases: Counter[str] = Counter()
+    for batch in run.progress:
+        phases.update(batch["durationMs"])
+    for phase in (
+        "triggerExecution",
+        "addBatch",
+        "latestOffset",
+        "queryPlanning",
+        "walCommit",
+        "commitOffsets",
+    ):
+        what = f"Spark job, {label}: {phase}, summed over {len(run.progress)} batches"
+        results.add(f"profile.{phase}", what, phases[phase] / 1000, "s")
+    state = run.progress[-1]["stateOperators"][0]
+    results.add(
+        "memory.driver_peak", f"driver (JVM) peak resident memory, {label}", run.driver_peak_mib, "MiB"
+    )
+    results.add("memory.state_rows", f"deduplication state: ids kept, {label}", state["numRowsTotal"], "rows")
+    results.add(
+        "memory.state",
+        f"deduplication state: memory (RocksDB), {label}",
+        state["memoryUsedBytes"] / 2**20,
+        "MiB",
+    )
 
 
 def latency(broker: Broker, trigger: str, rate: int, seconds: int) -> tuple[float, float]:
-    """p50 and p99, in seconds, from a ticket's send to the first export that counts it."""
+    """p50 and p99, in seconds, from a ticket's send to the first export that counts it. Each
+    ticket is sent in a request of its own (linger 0), as independent ticket sources send them."""
     topic = broker.create_topic("latency")
     work = WORK / f"latency-{trigger.replace(' ', '-')}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     env = job_env(broker, topic, work, TRIGGER_INTERVAL=trigger, MAX_OFFSETS_PER_TRIGGER=BACKLOG_OFFSETS)
     job = Job(env, work / "job.log").start()
-    client = KafkaProducer(bootstrap_servers=[broker.bootstrap], **producer.producer_config())
+    client = KafkaProducer(
+        bootstrap_servers=[broker.bootstrap], **{**producer.producer_config(), "linger_ms": 0}
+    )
     warm_up = encoded_tickets(100, seed=98)  # the first micro-batch of a new JVM is slow: not measured
     for key, value in warm_up:
         client.send(topic, key=key, value=value)
@@ -334,8 +380,8 @@ def latency(broker: Broker, trigger: str, rate: int, seconds: int) -> tuple[floa
 
 
 def demo(broker: Broker) -> tuple[float, float]:
-    """The 200-ticket demo as `make run` does it: seconds from job start to the final JSON, peak
-    resident memory of the driver (its JVM) in MiB."""
+    """The 200-ticket demo as `make run` does it, warm Ivy cache: seconds from job start to its
+    "query started" line, and to the final JSON."""
     topic = broker.create_topic("demo")
     work = WORK / "demo"
     shutil.rmtree(work, ignore_errors=True)
@@ -343,9 +389,6 @@ def demo(broker: Broker) -> tuple[float, float]:
     env = job_env(
         broker, topic, work, TRIGGER_INTERVAL="1 second", MAX_OFFSETS_PER_TRIGGER="50"
     )  # as make run
-    started = time.perf_counter()
-    job = Job(env, work / "job.log").start()
-    assert job.process is not None
     subprocess.run(
         [sys.executable, str(ROOT / "producer" / "producer.py")],
         env={**env, "TICKET_COUNT": "200"},
@@ -353,133 +396,14 @@ def demo(broker: Broker) -> tuple[float, float]:
         check=True,
         capture_output=True,
     )
+    started = time.time()
+    job = Job(env, work / "job.log").start()
     job.wait_for_total(200)
-    wall = time.perf_counter() - started
-    jvm = subprocess.run(
-        ["pgrep", "-P", str(job.process.pid), "java"], capture_output=True, text=True
-    ).stdout.split()
-    peak_kib = int(re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{jvm[0]}/status").read_text()).group(1))
+    final = time.time() - started
+    stamp = re.search(rf"^(\S+ \S+) INFO progress: query {QUERY} started", job.log(), re.M).group(1)
+    query_started = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp() - started
     job.stop()
-    return wall, peak_kib / 1024
-
-
-def write_report(results: Results, path: Path, plot: Path, quick: bool) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sections = ["producer", "processing", "latency", "demo", "scale", "tuning"]
-    fig, axes = plt.subplots(3, 1, figsize=(10, 11))
-    for axis, section in zip(axes, ["producer", "processing", "latency"], strict=True):
-        rows = [(w, v) for s, w, v, _ in results.rows if s == section]
-        axis.barh([w for w, _ in rows][::-1], [v for _, v in rows][::-1], color="#4c72b0")
-        axis.set_title(f"{section} ({'seconds' if section == 'latency' else 'tickets/s, log scale'})")
-        if section != "latency":
-            axis.set_xscale("log")
-        for bar, (_, value) in zip(axis.patches, rows[::-1], strict=True):
-            axis.annotate(
-                f" {value:,.1f}",
-                (bar.get_width(), bar.get_y() + bar.get_height() / 2),
-                va="center",
-                fontsize=8,
-            )
-        axis.tick_params(axis="y", labelsize=8)
-    fig.tight_layout()
-    fig.savefig(plot, dpi=100)
-
-    lines = [
-        f"| {s} | {w} | {v:,.2f} | {u} |"
-        for section in sections
-        for s, w, v, u in results.rows
-        if s == section
-    ]
-    checks = "\n".join(
-        f"| {name} | {goal} | {measured:,.2f} | {'yes' if ok else '**no**'} |"
-        for name, goal, measured, ok in targets(results)
-    )
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    path.write_text(
-        f"""# Benchmarks
-
-Measured by `make bench{" -- --quick" if quick else ""}` on {when}: {os.cpu_count()} cores, the local
-Kafka {broker_version()} broker (KRaft, one node) and every client on the same machine, one after the
-other in one run. Each figure stands beside its baseline from the same run.
-
-![throughput and latency](benchmarks.png)
-
-| section | measurement | value | unit |
-|---|---|---|---|
-{chr(10).join(lines)}
-
-## Targets
-
-| target | goal | measured | met |
-|---|---|---|---|
-{checks}
-
-## Reading the figures
-
-- Spark's figures include its fixed costs: the JVM start is not counted, but the first
-  micro-batch of a new JVM (code generation, Kafka consumers, state stores: several seconds) is.
-  They dominate small backlogs and the demo; per-ticket cost falls as the backlog grows.
-- The job reads and parses each message twice: once in the counting query and once in the
-  quarantine query. The count-only read does neither parse nor deduplication nor export.
-- The plain consumer is one Python process with a set for deduplication: fast on one machine,
-  but it has no checkpoint, no exactly-once export and no quarantine.
-- kafka-python is bound by Python's own speed; the Java producer shows what the broker takes.
-  The product's producer settings are the batching of the *tuning* row plus gzip compression.
-- The *tuning* rows chose the defaults. The producer's batching and compression win clearly.
-  The SHUFFLE_PARTITIONS sweep differs by less than the run-to-run noise (its =2 row and the
-  100,000 backlog row above are the same job), so the default stays 2, one per core here; so
-  do the trigger (1 second) for the same reason in the latency rows.
-- Latency is measured from each send to the first export that counts the ticket, with
-  MAX_OFFSETS_PER_TRIGGER={BACKLOG_OFFSETS}; it includes the trigger wait, the micro-batch and the file
-  replacement. The first micro-batch is warmed up and not measured.
-"""
-    )
-
-
-def targets(results: Results) -> list[tuple[str, str, float, bool]]:
-    """The goals of the benchmark issue, each computed from figures of this run."""
-    value = results.value
-    biggest = max(
-        int(w.split()[2].replace(",", ""))
-        for s, w, _, _ in results.rows
-        if w.startswith("Spark job, ") and s == "processing"
-    )
-    big = f"{biggest:,}"
-    job = value(f"Spark job, {big} backlog")
-    p50 = min(v for _, w, v, _ in results.rows if w.startswith("p50"))
-    p99 = min(v for _, w, v, _ in results.rows if w.startswith("p99"))
-    rows = [
-        ("Spark job / Spark count-only read, " + big, ">= 0.7", job / value(f"Spark count-only read, {big}")),
-        (
-            "Spark job / plain kafka-python consumer, " + big,
-            ">= 3",
-            job / value(f"plain kafka-python consumer, {big}"),
-        ),
-        (
-            "product producer / kafka-python defaults",
-            ">= 3",
-            value("kafka-python, the product's settings") / value("kafka-python, defaults"),
-        ),
-        ("200-ticket demo, seconds", "<= 20", value("200-ticket demo: job start -> final JSON (warm Ivy)")),
-        (
-            "200-ticket demo, peak driver memory, MiB",
-            "<= 1536",
-            value("200-ticket demo: peak driver (JVM) resident memory"),
-        ),
-        ("latency p50, best trigger, seconds", "<= 1.5", p50),
-        ("latency p99, best trigger, seconds", "<= 3", p99),
-    ]
-    costs = [(w, v) for s, w, v, _ in results.rows if s == "scale"]
-    if len(costs) >= 2:
-        rows.append(
-            ("per-ticket cost, largest / second largest backlog", "<= 1.2", costs[-1][1] / costs[-2][1])
-        )
-    limits = {">= ": lambda m, g: m >= g, "<= ": lambda m, g: m <= g}
-    return [(n, g, m, limits[g[:3]](m, float(g[3:]))) for n, g, m in rows]
+    return query_started, final
 
 
 def broker_version() -> str:
@@ -501,32 +425,38 @@ def main() -> int:
     broker = Broker(port=19592, state_dir=WORK / "kafka")
     broker.up()
     results = Results()
+    sizes = [10_000] if args.quick else [10_000, 100_000, 1_000_000]
+    triggers = ("1 second", "200 milliseconds")
     try:
         bench_producers(results, broker, 5_000 if args.quick else 100_000)
-        sizes = [10_000] if args.quick else [10_000, 100_000, 1_000_000]
-        topics = bench_processing(results, broker, sizes)
-        sweep = sizes[0] if args.quick else 100_000
-        choices = [1, 2] if args.quick else [1, 2, 4, 8]
-        bench_shuffle_partitions(results, broker, topics[sweep], sweep, choices)
+        bench_processing(results, broker, sizes)
         rate, seconds = (200, 5) if args.quick else (1000, 30)
-        for trigger in ("1 second", "200 milliseconds"):
+        for trigger in triggers:
             p50, p99 = latency(broker, trigger, rate, seconds)
-            results.add("latency", f"p50 at {rate} tickets/s, trigger {trigger}", p50, "s")
-            results.add("latency", f"p99 at {rate} tickets/s, trigger {trigger}", p99, "s")
-        wall, memory = demo(broker)
-        results.add("demo", "200-ticket demo: job start -> final JSON (warm Ivy)", wall, "s")
-        results.add("demo", "200-ticket demo: peak driver (JVM) resident memory", memory, "MiB")
+            name = trigger.replace(" ", "")
+            results.add(
+                f"latency.p50.{name}", f"latency p50 at {rate} tickets/s, trigger {trigger}", p50, "s"
+            )
+            results.add(
+                f"latency.p99.{name}", f"latency p99 at {rate} tickets/s, trigger {trigger}", p99, "s"
+            )
+        query_started, final = demo(broker)
+        results.add("demo.query_started", "200-ticket demo: job start -> query started", query_started, "s")
+        results.add("demo.final_json", "200-ticket demo: job start -> final JSON", final, "s")
     finally:
         broker.kafka_sh("down")
-    # producer (3 + 1 tuning), (processing + scale) per size, the shuffle sweep, latency, demo
-    expected = 4 + 5 * len(sizes) + len(choices) + 4 + 2
-    if len(results.rows) != expected:
-        log.error("only %d of %d figures were produced", len(results.rows), expected)
+    # producer 4, processing 4 per size, whole 2, profile 6, memory 3, latency 2 per trigger, demo 2
+    expected = 4 + 4 * len(sizes) + 2 + 6 + 3 + 2 * len(triggers) + 2
+    if len(results.figures) != expected:
+        log.error("only %d of %d figures were produced", len(results.figures), expected)
         return 1
-    docs = ROOT / "docs"
-    target = WORK if args.quick else docs
-    write_report(results, target / "BENCHMARKS.md", target / "benchmarks.png", args.quick)
-    log.info("wrote %s", target / "BENCHMARKS.md")
+    about = (
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}, {os.cpu_count()} cores, the local Kafka "
+        f"{broker_version()} broker (KRaft, one node) and every client on the same machine, one after "
+        "the other"
+    )
+    report = bench_report.write(WORK if args.quick else ROOT / "docs", results.figures, about, args.quick)
+    log.info("wrote %s", report)
     return 0
 
 

@@ -10,6 +10,9 @@ operator (numDroppedDuplicateRows), counted and quarantined from the sink. When 
 (a row older than the watermark, which the job's time checks exclude), an ERROR line says how many
 rows have no verdict.
 
+With PROGRESS_FILE set, Spark's own progress of each batch (durations by phase, state store
+memory, Kafka offsets) is appended to that file as one JSON line, for profiling.
+
 With EXPECTED_TICKETS=200, "N/N tickets counted" is logged each time the count reaches a further
 multiple of 200: 200/200 after the first producer run, 400/400 after a second run with new ids,
 once per job process (a restart that finds 400 counted says 400/400 again, never 400/200).
@@ -17,9 +20,11 @@ once per job process (a restart that finds 400 counted says 400/400 again, never
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 from pyspark.sql.streaming import StreamingQueryListener
 from pyspark.sql.streaming.listener import (
@@ -67,11 +72,16 @@ class ProgressLog(StreamingQueryListener):
     BatchVerdicts); `query` names the job's query."""
 
     def __init__(
-        self, query: str, verdicts: Mapping[int, BatchVerdicts], expected: int | None = None
+        self,
+        query: str,
+        verdicts: Mapping[int, BatchVerdicts],
+        expected: int | None = None,
+        progress_file: Path | None = None,
     ) -> None:
         self.query = query
         self.verdicts = verdicts
         self.expected = expected
+        self.progress_file = progress_file  # Spark's own progress of each batch, as JSON lines
         self.announced = 0  # the multiple of `expected` last announced
 
     def onQueryStarted(self, event: QueryStartedEvent) -> None:  # noqa: N802 (Spark's name)
@@ -82,6 +92,9 @@ class ProgressLog(StreamingQueryListener):
         verdicts = self.verdicts.get(progress.batchId)
         if progress.name != self.query or verdicts is None:
             return
+        if self.progress_file is not None:
+            with self.progress_file.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(json.loads(progress.json)) + "\n")
         rows = progress.numInputRows
         duplicates = state_metric(progress, "numDroppedDuplicateRows")
         log.info(

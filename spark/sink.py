@@ -1,9 +1,12 @@
 """The job's one foreachBatch sink: each micro-batch's verdicts become the part file and the quarantine.
 
 Spark hands the sink the rows that came out of the deduplication operator for one micro-batch:
-the first copy of each new ticket and every rejected message (see transforms.first_copies). As the
-Spark documentation recommends for several outputs from one stream, the batch is persisted once
-and read twice: the new tickets counted by type, the rejected messages collected in offset order.
+the first copy of each new ticket and every rejected message (see transforms.first_copies). Both
+outputs come from one action over the batch (transforms.verdict_rows: the new tickets counted by
+type, and each rejected message), so the batch, and with it the deduplication state, is computed
+once. (The Spark documentation's way to feed several outputs from one stream, persisting the
+batch and reading it twice, measured slower here: a median addBatch of 676 ms against 575 ms
+per batch of ~150 tickets at 200 tickets/s, two Spark jobs and a cache per batch against one.)
 
 Idempotent per batch id, because Spark runs a batch again after a crash (same id, same offsets,
 same timestamp, same state):
@@ -22,9 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from export import export_counts, export_rejects, replace_file
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
-from transforms import count_by_type, enrich, rejected_messages, valid_tickets
+from transforms import verdict_rows
 
 log = logging.getLogger("spark_streaming")
 
@@ -82,17 +84,14 @@ class VerdictSink:
         self.verdicts: dict[int, BatchVerdicts] = {}  # batch id -> its verdicts, for the progress line
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        batch.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            new = {
-                row["type"]: row["ticket_count"]
-                for row in count_by_type(enrich(valid_tickets(batch))).collect()
-            }
-            rejects = [
-                row.asDict() for row in rejected_messages(batch).orderBy("partition", "offset").collect()
-            ]
-        finally:
-            batch.unpersist()
+        new: dict[str, int] = {}
+        rejects: list[dict] = []
+        for row in verdict_rows(batch).collect():
+            if row["reject"] is None:
+                new[row["type"]] = row["ticket_count"]
+            else:
+                rejects.append(row["reject"].asDict())
+        rejects.sort(key=lambda reject: (reject["partition"], reject["offset"]))
 
         counts = self.counts.before(batch_id)
         for ticket_type, count in new.items():

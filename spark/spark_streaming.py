@@ -13,8 +13,8 @@ QUARANTINE_DIR/batch-<id>.jsonl instead; such messages are never counted.
 One streaming query reads the topic once, and each message gets exactly one verdict: counted (the
 first copy of its ticket_id), duplicate, or quarantined. The verdict is decided once, with the
 micro-batch's own timestamp, and persisted once: the deduplication state lives in Spark's RocksDB
-state store (changelog checkpointing), and a single foreachBatch sink writes both outputs from the
-persisted batch, idempotently per batch id (spark/sink.py). Two queries, one per output, would each
+state store (changelog checkpointing), and a single foreachBatch sink writes both outputs from one
+action over the batch, idempotently per batch id (spark/sink.py). Two queries, one per output, would each
 read the topic and judge a ticket near a time limit at its own moment: it could end in both places
 or in neither.
 
@@ -30,6 +30,7 @@ Environment (also read from an optional `.env` in the working directory):
     TRIGGER_INTERVAL          default "1 second"
     SHUFFLE_PARTITIONS        default 2
     EXPECTED_TICKETS          optional: log "N/N tickets counted" at each multiple of it counted
+    PROGRESS_FILE             optional: append each micro-batch's Spark progress (one JSON line)
     BOUNDED                   default false; true = process what the topic holds, then exit
     SPARK_MASTER              default local[*]
     SPARK_DRIVER_MEMORY       default 1g
@@ -59,6 +60,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker_watch import BrokerWatch, quiet_kafka_clients
 from checkpoint import RESET_ADVICE, IncompatibleCheckpointError, claim_checkpoint
 from connector import KAFKA_CONNECTOR, remember_jars, resolved_jars
 from dotenv import load_dotenv
@@ -94,6 +96,7 @@ class Settings:
     trigger_interval: str = "1 second"
     shuffle_partitions: int = 2
     expected_tickets: int | None = None
+    progress_file: Path | None = None
     bounded: bool = False
     master: str = "local[*]"
     driver_memory: str = "1g"
@@ -131,6 +134,7 @@ class Settings:
             trigger_interval=text("TRIGGER_INTERVAL", cls.trigger_interval),
             shuffle_partitions=positive("SHUFFLE_PARTITIONS", cls.shuffle_partitions),
             expected_tickets=positive("EXPECTED_TICKETS", None),
+            progress_file=Path(env["PROGRESS_FILE"]) if env.get("PROGRESS_FILE", "").strip() else None,
             bounded=bounded in TRUE_WORDS,
             master=text("SPARK_MASTER", cls.master),
             driver_memory=text("SPARK_DRIVER_MEMORY", cls.driver_memory),
@@ -276,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     spark = create_session(settings)
     install_stop_handlers(stop)
     sink = VerdictSink(settings.output_dir, settings.quarantine_dir, settings.checkpoint_dir / "counts")
-    spark.streams.addListener(ProgressLog(QUERY, sink.verdicts, settings.expected_tickets))
+    spark.streams.addListener(
+        ProgressLog(QUERY, sink.verdicts, settings.expected_tickets, settings.progress_file)
+    )
     log.info(
         "reading %r at %s (%s); counts to %s, quarantine to %s, checkpoints in %s",
         settings.topic,
@@ -286,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         settings.quarantine_dir,
         settings.checkpoint_dir,
     )
+    if settings.log_level != "DEBUG":
+        quiet_kafka_clients(spark)
+    finished = threading.Event()
+    BrokerWatch(settings.bootstrap_servers, finished).start()
     try:
         run_until_stopped(start_query(spark, settings, sink), stop)
     except StreamingQueryException as err:
@@ -311,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("if the queries changed since the checkpoint was written, %s", RESET_ADVICE)
         return 1
     finally:
+        finished.set()
         spark.stop()
     log.info("stopped")
     return 0

@@ -4,8 +4,7 @@ Kafka rows (key, value, topic, partition, offset, ...)
   -> parse_tickets   ticket columns + topic, partition, offset, value_bytes, raw, reject_reason, read_at
   -> first_copies    the first copy of each valid ticket_id within the horizon, and every rejected
                      message; later copies of an id are dropped here (Spark counts them)
-  -> valid_tickets / rejected_messages: the two kinds of row, split again
-valid_tickets -> enrich (+ support_team) -> count_by_type (type, ticket_count).
+  -> verdict_rows    (in the sink) + support_team, counted tickets by type, each rejected message
 
 One verdict per message: reject_reason is computed once, from the micro-batch's own timestamp
 (`read_at`, kept in Spark's offset log, so a re-run batch decides the same), and every message then
@@ -121,22 +120,24 @@ def parse_tickets(
     )
 
 
-def valid_tickets(parsed: DataFrame) -> DataFrame:
-    """The tickets that can be counted, with those of their own columns that `parsed` has."""
-    return parsed.where(F.col("reject_reason").isNull()).select(
-        *[name for name in TICKET_COLUMNS if name in parsed.columns]
+def quarantine_row() -> Column:
+    """A rejected message as the quarantine file keeps it (a struct)."""
+    return F.struct(
+        F.col("reject_reason").alias("reason"),
+        F.col("topic"),
+        F.col("partition"),
+        F.col("offset"),
+        F.col("value_bytes"),
+        F.col("raw"),
     )
 
 
 def rejected_messages(parsed: DataFrame) -> DataFrame:
     """(reason, topic, partition, offset, value_bytes, raw): one row per quarantined message."""
-    return parsed.where(F.col("reject_reason").isNotNull()).select(
-        F.col("reject_reason").alias("reason"),
-        "topic",
-        "partition",
-        "offset",
-        "value_bytes",
-        "raw",
+    return (
+        parsed.where(F.col("reject_reason").isNotNull())
+        .select(quarantine_row().alias("reject"))
+        .select("reject.*")
     )
 
 
@@ -178,6 +179,20 @@ def enrich(tickets: DataFrame) -> DataFrame:
     return tickets.withColumn("support_team", teams[F.col("type")])
 
 
-def count_by_type(tickets: DataFrame) -> DataFrame:
-    """(type, ticket_count): how many tickets of each type."""
-    return tickets.groupBy("type").agg(F.count(F.lit(1)).alias("ticket_count"))
+def verdict_rows(judged: DataFrame) -> DataFrame:
+    """A judged micro-batch in one pass: (type, support_team, reject, ticket_count).
+
+    The counted tickets collapse into one row per type (reject null) with their count; each
+    rejected message stays a row of its own (type null, reject = its quarantine row, count 1), since
+    no two messages share a position. One aggregation, so Spark computes the batch once.
+    """
+    rejected = F.col("reject_reason").isNotNull()
+    verdicts = judged.select(
+        F.when(~rejected, F.col("type")).alias("type"),
+        F.when(rejected, quarantine_row()).alias("reject"),
+    )
+    return (
+        enrich(verdicts)
+        .groupBy("type", "support_team", "reject")
+        .agg(F.count(F.lit(1)).alias("ticket_count"))
+    )

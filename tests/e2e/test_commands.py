@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -177,3 +181,52 @@ def test_the_connector_is_resolved_once_then_loaded_from_its_jars(broker, topic,
     assert second.wait() == 0
     assert ":: resolving dependencies ::" not in second.log(), "the second start asked Ivy again"
     assert sum(read_counts(tmp_path / "output").values()) == 20
+
+
+class Forwarder(threading.Thread):
+    """A TCP port that appears later and leads to the broker, as a broker started late would."""
+
+    def __init__(self, target: int) -> None:
+        super().__init__(daemon=True)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.target = target
+        self.listener.close()  # nothing listens there until start()
+
+    def run(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        while True:
+            client, _ = self.listener.accept()
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+def test_without_a_broker_the_job_waits_saying_so_calmly_and_counts_once_it_comes(broker, topic, tmp_path):
+    late = Forwarder(broker.port)
+    env = job_env(broker, topic, tmp_path, KAFKA_BOOTSTRAP_SERVERS=f"localhost:{late.port}")
+    job = Job(env, tmp_path / "job.log").start()
+    waiting = f"waiting for Kafka at localhost:{late.port}: not reachable"
+    wait_until(
+        lambda: "query client_tickets started" in job.log() and waiting in job.log(), 120, "the first wait"
+    )
+    time.sleep(40)  # long enough for the Kafka client's retries and one repetition of the line
+    log = job.log()
+    assert 2 <= log.count(waiting) <= 3, log[-3000:]
+    assert "NetworkClient" not in log and " WARN " not in log.split("query client_tickets started")[1], log[
+        -3000:
+    ]
+    late.start()
+    ledger = produce(broker, topic, 40, seed=16)
+    job.wait_for_total(40)
+    assert f"Kafka at localhost:{late.port} is reachable now" in job.log()
+    assert job.stop() == 0
+    assert sum(read_counts(job.output_dir).values()) == len(ledger)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from types import SimpleNamespace
 
@@ -23,6 +24,7 @@ def event(batch_id: int, rows: int, duplicates: int = 0, late: int = 0) -> Simpl
         numInputRows=rows,
         processedRowsPerSecond=10.0,
         stateOperators=[operator],
+        json=f'{{"batchId": {batch_id}, "numInputRows": {rows}}}',
     )
     return SimpleNamespace(progress=progress)
 
@@ -85,3 +87,15 @@ def test_verdicts_that_do_not_add_up_to_the_rows_read_are_an_error(caplog):
         listener.onQueryProgress(event(1, rows=12, duplicates=0, late=2))
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert errors == ["batch 1: 2 of 12 rows read have no verdict (2 were older than the watermark)"]
+
+
+def test_spark_progress_of_each_batch_goes_to_the_progress_file(tmp_path):
+    verdicts = {0: BatchVerdicts(5, 0, 5), 1: BatchVerdicts(7, 0, 12)}
+    listener = ProgressLog(QUERY, verdicts, progress_file=tmp_path / "progress.jsonl")
+    listener.onQueryProgress(event(0, rows=5))
+    listener.onQueryProgress(event(1, rows=7))
+    lines = (tmp_path / "progress.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"batchId": 0, "numInputRows": 5},
+        {"batchId": 1, "numInputRows": 7},
+    ]

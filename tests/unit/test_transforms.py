@@ -6,7 +6,6 @@ from datetime import datetime
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.testing import assertDataFrameEqual
 from tickets import TICKET_TYPES
 from transforms import (
     IN_THE_FUTURE,
@@ -14,12 +13,11 @@ from transforms import (
     SUPPORT_TEAMS,
     TICKET_COLUMNS,
     TOO_OLD,
-    count_by_type,
     enrich,
     first_copies,
     parse_tickets,
     rejected_messages,
-    valid_tickets,
+    verdict_rows,
 )
 
 HORIZON = 60  # minutes: accepted created_at lie in [NOW - 50 min, NOW + 5 min]
@@ -177,13 +175,6 @@ def test_first_copies_pass_each_id_once_and_every_rejected_message(spark, tmp_pa
     assert dropped == [1, 1, 2] and late == [0, 0, 0]
 
 
-def test_valid_tickets_drop_rejects_and_metadata(spark):
-    parsed = parse(kafka_rows(spark, [value for value, _ in MESSAGES]))
-    valid = valid_tickets(parsed)
-    assert valid.columns == TICKET_COLUMNS
-    assert valid.count() == sum(reason is None for _, reason in MESSAGES)
-
-
 def test_the_team_map_covers_exactly_the_producer_types():
     assert set(SUPPORT_TEAMS) == set(TICKET_TYPES)
 
@@ -203,13 +194,23 @@ def test_enrich_adds_the_support_team(spark, ticket_type, team):
     assert enriched.first()["support_team"] == team
 
 
-def test_count_by_type(spark):
-    types = ["BILLING", "ACCOUNT", "BILLING", "TECHNICAL", "BILLING", "ACCOUNT"]
-    expected = spark.createDataFrame(
-        [("ACCOUNT", 2), ("BILLING", 3), ("TECHNICAL", 1)], "type string, ticket_count long"
+def test_verdict_rows_count_tickets_by_type_and_keep_each_rejected_message(spark):
+    values = [value for value, _ in MESSAGES]
+    rows = verdict_rows(parse(kafka_rows(spark, values))).collect()
+    counted = {
+        (row["type"], row["support_team"]): row["ticket_count"] for row in rows if row["reject"] is None
+    }
+    valid = [reason is None for _, reason in MESSAGES]
+    assert counted == {("BILLING", "Billing Team"): 2, ("GENERAL", "General Support"): 2}
+    assert sum(counted.values()) == sum(valid)
+    rejects = sorted(
+        (row["reject"].asDict() for row in rows if row["reject"] is not None), key=lambda r: r["offset"]
     )
-    assertDataFrameEqual(count_by_type(enrich(tickets(spark, types))), expected)
+    assert [r["offset"] for r in rejects] == [offset for offset, ok in enumerate(valid) if not ok]
+    assert [r["reason"] for r in rejects] == [reason for _, reason in MESSAGES if reason is not None]
+    assert all(row["ticket_count"] == 1 for row in rows if row["reject"] is not None)
+    assert list(rejects[0]) == ["reason", "topic", "partition", "offset", "value_bytes", "raw"]
 
 
-def test_count_by_type_of_nothing_is_empty(spark):
-    assert count_by_type(tickets(spark, [])).count() == 0
+def test_verdict_rows_of_nothing_are_empty(spark):
+    assert verdict_rows(parse(kafka_rows(spark, []))).count() == 0
