@@ -113,7 +113,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	touch $@
 
-bench: setup $(VENV)/.bench-installed ## measure against the baselines; writes docs/BENCHMARKS.md and its plot (~12 min)
+bench: setup $(VENV)/.bench-installed ## measure against the baselines; writes docs/BENCHMARKS.md and its plot (~7 min)
 	$(PY) scripts/bench.py
 
 bench-quick: setup $(VENV)/.bench-installed ## the benchmark at small sizes (a few minutes): checks every figure is produced

@@ -146,7 +146,7 @@ def plot(run: Figures, previous: Figures, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (throughput, times) = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (throughput, times) = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [3, 2]})
     for prefix, (label, colour) in SYSTEMS.items():
         for figures, style, suffix in ((run, "-", ""), (previous, "--", " (previous run)")):
             points = sorted(
@@ -164,8 +164,8 @@ def plot(run: Figures, previous: Figures, path: Path) -> None:
                     alpha=1.0 if style == "-" else 0.45,
                 )
     job_colour = SYSTEMS["processing.spark_job"][1]
-    for target in TARGETS:
-        if target.times and sizes(run):
+    for number, target in enumerate(t for t in TARGETS if t.times):
+        if sizes(run):
             largest = sizes(run)[-1]
             goal = target.threshold * value(run, f"{target.times}.{largest}")
             throughput.plot([largest], [goal], marker="_", markersize=28, mew=3, color=job_colour)
@@ -174,7 +174,7 @@ def plot(run: Figures, previous: Figures, path: Path) -> None:
                 f"target: {target.goal[3:]}x {reader}",
                 (largest, goal),
                 textcoords="offset points",
-                xytext=(-10, 6),
+                xytext=(-10, 6 if number == 0 else -12),  # one label above its mark, the next below
                 ha="right",
                 fontsize=7,
                 color=job_colour,
@@ -200,7 +200,8 @@ def plot(run: Figures, previous: Figures, path: Path) -> None:
             if key.startswith(target.marks):
                 times.plot([target.threshold], [position], marker="|", markersize=22, mew=3, color="black")
     times.set_yticks(range(len(rows)), [figure["label"] for _, figure in rows], fontsize=7)
-    times.set(xlabel="seconds", title="Start-up and latency (pale: previous run; |: target)")
+    times.set(xlabel="seconds")
+    times.set_title("Start-up and latency (pale: previous run, |: target)", fontsize=10)
     times.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
