@@ -1,7 +1,8 @@
 """One readable line while Kafka cannot be reached, instead of the Kafka client's warnings.
 
-Spark's Kafka source keeps retrying an unreachable broker by itself (the broker may come later),
-and its client logs a WARN line for every attempt, several per second. The job turns those off
+Spark's Kafka source keeps retrying an unreachable broker by itself (the broker may come later);
+the Kafka client logs a WARN line for every attempt, several per second, and the source a WARN
+with a stack trace for each failed offset lookup, once a minute. The job turns those off
 (quiet_kafka_clients) and says it in its own words instead, repeated at a calm interval:
 
     waiting for Kafka at localhost:9092: not reachable ([Errno 111] Connection refused)
@@ -22,12 +23,17 @@ PROBE_EVERY = 5.0  # seconds between two connection attempts
 REPEAT_EVERY = 30.0  # seconds between two "waiting for Kafka" lines while it stays unreachable
 
 
+# The loggers whose warnings repeat at every retry while Kafka cannot be reached.
+RETRYING_LOGGERS = ("org.apache.kafka", "org.apache.spark.sql.kafka010")
+
+
 def quiet_kafka_clients(spark: SparkSession) -> None:
-    """Only errors from the Kafka client classes in Spark's log (their warnings repeat per retry)."""
+    """Only errors from the Kafka client and Spark's Kafka source in Spark's log."""
     jvm = spark.sparkContext._jvm
-    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
-        "org.apache.kafka", jvm.org.apache.logging.log4j.Level.ERROR
-    )
+    for logger in RETRYING_LOGGERS:
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+            logger, jvm.org.apache.logging.log4j.Level.ERROR
+        )
 
 
 def unreachable(bootstrap_servers: str, timeout: float = 3.0) -> str | None:
