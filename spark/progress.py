@@ -56,15 +56,14 @@ def progress_line(
     )
 
 
-def state_metric(progress: StreamingQueryProgress, name: str) -> int:
-    """A figure summed over the query's stateful operators (the deduplication)."""
-    total = 0
-    for operator in progress.stateOperators:
-        if name == "numRowsDroppedByWatermark":
-            total += operator.numRowsDroppedByWatermark
-        else:
-            total += operator.customMetrics.get(name, 0)
-    return total
+def duplicates_dropped(progress: StreamingQueryProgress) -> int:
+    """Rows the deduplication dropped as later copies of a ticket id, in this batch."""
+    return sum(op.customMetrics.get("numDroppedDuplicateRows", 0) for op in progress.stateOperators)
+
+
+def dropped_as_late(progress: StreamingQueryProgress) -> int:
+    """Rows dropped as older than the watermark, in this batch (the time checks keep it 0)."""
+    return sum(op.numRowsDroppedByWatermark for op in progress.stateOperators)
 
 
 class ProgressLog(StreamingQueryListener):
@@ -96,7 +95,7 @@ class ProgressLog(StreamingQueryListener):
             with self.progress_file.open("a", encoding="utf-8") as out:
                 out.write(json.dumps(json.loads(progress.json)) + "\n")
         rows = progress.numInputRows
-        duplicates = state_metric(progress, "numDroppedDuplicateRows")
+        duplicates = duplicates_dropped(progress)
         log.info(
             "%s", progress_line(progress.batchId, rows, verdicts, duplicates, progress.processedRowsPerSecond)
         )
@@ -107,7 +106,7 @@ class ProgressLog(StreamingQueryListener):
                 progress.batchId,
                 rows - judged,
                 rows,
-                state_metric(progress, "numRowsDroppedByWatermark"),
+                dropped_as_late(progress),
             )
         total = verdicts.total
         if self.expected and total // self.expected > self.announced:
