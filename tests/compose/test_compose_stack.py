@@ -145,16 +145,52 @@ def make_clone(where: Path, uid: int) -> Path:
     return clone
 
 
-def containers(*names: str) -> list[str]:
+PROJECT = "com.docker.compose.project"  # the label Compose puts on what it creates
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    project: str
+    folder: str  # where the project was started
+
+    @property
+    def left_by_this_test(self) -> bool:
+        """Started from a clone this test makes under its cache (of this tree or another one)."""
+        return "/.cache/compose-test/flows/" in self.folder
+
+
+def containers(*names: str) -> list[Container]:
     filters = [f"--filter=name=^{name}$" for name in names]
-    listed = subprocess.run(["docker", "ps", "--all", "--format={{.Names}}", *filters], capture_output=True)
-    return listed.stdout.decode().split()
+    fields = f'{{{{.Names}}}}\t{{{{.Label "{PROJECT}"}}}}\t{{{{.Label "{PROJECT}.working_dir"}}}}'
+    listed = subprocess.run(
+        ["docker", "ps", "--all", f"--format={fields}", *filters], capture_output=True, text=True, check=True
+    )
+    return [Container(*line.split("\t")) for line in listed.stdout.splitlines()]
+
+
+def remove_project(project: str) -> None:
+    """Its containers, networks and volumes, as `down --volumes` would."""
+    label = f"--filter=label={PROJECT}={project}"
+    for listing, removal in (
+        (["ps", "--all", "--quiet"], ["rm", "--force"]),
+        (["network", "ls", "--quiet"], ["network", "rm"]),
+        (["volume", "ls", "--quiet"], ["volume", "rm"]),
+    ):
+        found = subprocess.run(["docker", *listing, label], capture_output=True, text=True, check=True)
+        if ids := found.stdout.split():
+            subprocess.run(["docker", *removal, *ids], capture_output=True, check=True)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def no_stack_running() -> None:
-    if running := containers("spark", "producer"):
-        pytest.fail(f"containers {running} exist: a stack is up (stop it with `make down`) or was left over")
+    """A stack of the user's own is left alone (the test stops); one left by an interrupted run of
+    this test is removed, as its `make clean` would have."""
+    for container in containers("spark", "producer"):
+        if not container.left_by_this_test:
+            where = container.folder or "an unknown folder"
+            pytest.fail(f"container {container.name} exists, started in {where}: `make down` there first")
+        remove_project(container.project)
     ensure_connector_in_ivy()
 
 
