@@ -44,6 +44,15 @@ broker-up: setup ## start the local Kafka broker (KRaft) on localhost:9092 and c
 broker-down: ## stop the local Kafka broker
 	@$(KAFKA) down
 
+cluster-up: setup ## start the local cluster: 3 Kafka nodes (localhost:9192,9194,9196; RF 3) and Spark (master spark://127.0.0.1:7077, 2 workers)
+	@$(PY) scripts/cluster.py up
+
+cluster-run: setup ## the pipeline of `make run` on the local cluster (started if down, left running); prints the result
+	$(PY) scripts/run_local.py --cluster
+
+cluster-down: ## stop the local cluster (its data stays until make clean)
+	@$(PY) scripts/cluster.py down
+
 produce: setup ## send TICKET_COUNT tickets to the topic
 	$(PY) producer/producer.py
 
@@ -64,12 +73,13 @@ down: ## stop the Docker stack (keeps its volumes)
 logs: ## follow the Docker stack's logs
 	$(COMPOSE) logs --follow
 
-clean: ## reset everything a run leaves: local broker data, Docker stack and volumes, output, checkpoints, logs (keeps the Ivy and Kafka caches)
+clean: ## reset everything a run leaves: local broker and cluster, Docker stack and volumes, output, checkpoints, logs (keeps the Ivy and Kafka caches)
 	@$(KAFKA) reset
+	@if [ -x $(PY) ]; then $(PY) scripts/cluster.py down; fi
 ifeq ($(DOCKER_ENGINE),yes)
 	$(COMPOSE) down --volumes --remove-orphans
 endif
-	rm -rf data/output data/checkpoints data/logs
+	rm -rf data/output data/checkpoints data/logs data/cluster
 
 clean-all: clean ## clean, and delete the downloads too: Ivy cache, Kafka and npm caches, .venv, the stack's images
 ifeq ($(DOCKER_ENGINE),yes)

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# A local Apache Kafka broker (KRaft, single node) from its Maven Central artifacts.
+# Local Apache Kafka (KRaft) from its Maven Central artifacts: one node, or a cluster of KAFKA_NODES.
 #
 #   kafka.sh install        fetch Kafka with mvn into the cache (once; idempotent)
-#   kafka.sh up             format storage if new, start on 127.0.0.1:$KAFKA_PORT, wait, create the topic
-#   kafka.sh down           stop it (SIGTERM, then SIGKILL after 30 s); no-op when not running
-#   kafka.sh reset          down, then delete its data: the next `up` starts from an empty topic
-#   kafka.sh status         exit 0 when running
+#   kafka.sh up             format storage if new, start every node not running, wait, create the topic
+#   kafka.sh down           stop every node (SIGTERM, then SIGKILL after 30 s); no-op when none runs
+#   kafka.sh reset          down, then delete the data: the next `up` starts from an empty topic
+#   kafka.sh status         exit 0 when every node runs
 #   kafka.sh topic [NAME]   create NAME (default $KAFKA_TOPIC) with $KAFKA_PARTITIONS partitions, if missing
+#   kafka.sh bootstrap      print the nodes' addresses (KAFKA_BOOTSTRAP_SERVERS for the clients)
 #   kafka.sh tool CLASS ARGS...  run a Kafka command-line tool, e.g. org.apache.kafka.tools.consumer.ConsoleConsumer
 #
-# Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_STATE_DIR (data/kafka: log
-# segments, kafka.log, kafka.pid), KAFKA_TOPIC (client_tickets), KAFKA_PARTITIONS (3),
-# KAFKA_CACHE_DIR (.cache/kafka), KAFKA_HEAP (512m).
+# Node i (1..KAFKA_NODES) listens on KAFKA_PORT + 2(i-1), its controller on KAFKA_CONTROLLER_PORT
+# + 2(i-1); its data, kafka.log and kafka.pid are in KAFKA_STATE_DIR/node-i. A cluster keeps three
+# replicas of everything with min.insync.replicas=2 (server.properties).
+# Environment: KAFKA_NODES (1), KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_STATE_DIR
+# (data/kafka), KAFKA_TOPIC (client_tickets), KAFKA_PARTITIONS (3), KAFKA_CACHE_DIR (.cache/kafka),
+# KAFKA_HEAP (512m a node).
 set -euo pipefail
 
 # Variables from ./.env that the environment does not set already, as the Python programs read it.
@@ -25,17 +29,31 @@ fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
+nodes=${KAFKA_NODES:-1}
 port=${KAFKA_PORT:-9092}
 controller_port=${KAFKA_CONTROLLER_PORT:-9093}
 state_dir=$(mkdir -p "${KAFKA_STATE_DIR:-$root/data/kafka}" && cd "${KAFKA_STATE_DIR:-$root/data/kafka}" && pwd)
 topic=${KAFKA_TOPIC:-client_tickets}
 partitions=${KAFKA_PARTITIONS:-3}
+replicas=$((nodes < 3 ? nodes : 3))
+min_isr=$((replicas < 2 ? 1 : 2))
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
 lib_dir=${KAFKA_CACHE_DIR:-$root/.cache/kafka}/$version/lib
-pid_file=$state_dir/kafka.pid
-log_file=$state_dir/kafka.log
 
 say() { echo "local-kafka: $*" >&2; }
+
+node_port() { echo $((port + 2 * ($1 - 1))); }
+node_dir() { echo "$state_dir/node-$1"; }
+bootstrap() {
+  local i list=()
+  for ((i = 1; i <= nodes; i++)); do list+=("127.0.0.1:$(node_port "$i")"); done
+  (IFS=,; echo "${list[*]}")
+}
+voters() {
+  local i list=()
+  for ((i = 1; i <= nodes; i++)); do list+=("$i@127.0.0.1:$((controller_port + 2 * (i - 1)))"); done
+  (IFS=,; echo "${list[*]}")
+}
 
 install() {
   [ -f "$lib_dir/.complete" ] && return 0
@@ -51,8 +69,9 @@ java_tool() {  # java_tool CLASS ARGS... : a Kafka class on the cached classpath
     -Dkafka.log.level=WARN "$@"
 }
 
-running_pid() {  # prints the broker's pid when it is alive
-  local pid
+running_pid() {  # running_pid NODE : prints the node's pid when it is alive
+  local pid pid_file
+  pid_file=$(node_dir "$1")/kafka.pid
   [ -f "$pid_file" ] || return 1
   pid=$(cat "$pid_file")
   kill -0 "$pid" 2>/dev/null && grep -q kafka.Kafka "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
@@ -60,68 +79,114 @@ running_pid() {  # prints the broker's pid when it is alive
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+start_node() {  # start_node NODE CLUSTER_ID
+  local dir node_port_
+  dir=$(node_dir "$1")
+  node_port_=$(node_port "$1")
+  if port_open "$node_port_"; then
+    say "port $node_port_ is taken by another process: stop it or set KAFKA_PORT"
+    exit 1
+  fi
+  mkdir -p "$dir"
+  sed -e "s|@NODE_ID@|$1|g" -e "s|@VOTERS@|$(voters)|g" -e "s|@PORT@|$node_port_|g" \
+    -e "s|@CONTROLLER_PORT@|$((controller_port + 2 * ($1 - 1)))|g" -e "s|@LOG_DIR@|$dir/data|g" \
+    -e "s|@REPLICAS@|$replicas|g" -e "s|@MIN_ISR@|$min_isr|g" \
+    "$here/server.properties" >"$dir/server.properties"
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    java_tool kafka.tools.StorageTool format --ignore-formatted --cluster-id "$2" \
+      --config "$dir/server.properties" >/dev/null
+  fi
+  # setsid: the broker outlives this shell and ignores the terminal's Ctrl-C; `down` stops it.
+  setsid java -Xms"${KAFKA_HEAP:-512m}" -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseG1GC \
+    -cp "$lib_dir/*" -Dlog4j2.configurationFile="$here/log4j2.yaml" \
+    kafka.Kafka "$dir/server.properties" >>"$dir/kafka.log" 2>&1 </dev/null &
+  echo $! >"$dir/kafka.pid"
+  say "node $1 starting (pid $!) on 127.0.0.1:$node_port_, log in $dir/kafka.log"
+}
+
 up() {
   install
-  if pid=$(running_pid); then
-    say "already running (pid $pid) on 127.0.0.1:$port"
-  else
-    if port_open "$port"; then
-      say "port $port is taken by another process: stop it or set KAFKA_PORT"
-      exit 1
+  local i pid cluster_id_file=$state_dir/cluster-id
+  [ -f "$cluster_id_file" ] || java_tool kafka.tools.StorageTool random-uuid >"$cluster_id_file"
+  # Every node first, then the waits: a node of a cluster serves only once a quorum of them runs.
+  for ((i = 1; i <= nodes; i++)); do
+    if pid=$(running_pid "$i"); then
+      say "node $i already running (pid $pid) on 127.0.0.1:$(node_port "$i")"
+    else
+      start_node "$i" "$(cat "$cluster_id_file")"
     fi
-    sed -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$controller_port|g" \
-      -e "s|@LOG_DIR@|$state_dir/data|g" "$here/server.properties" >"$state_dir/server.properties"
-    if [ ! -f "$state_dir/data/meta.properties" ]; then
-      java_tool kafka.tools.StorageTool format --ignore-formatted \
-        --cluster-id "$(java_tool kafka.tools.StorageTool random-uuid)" \
-        --config "$state_dir/server.properties" >/dev/null
-    fi
-    # setsid: the broker outlives this shell and ignores the terminal's Ctrl-C; `down` stops it.
-    setsid java -Xms"${KAFKA_HEAP:-512m}" -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseG1GC \
-      -cp "$lib_dir/*" -Dlog4j2.configurationFile="$here/log4j2.yaml" \
-      kafka.Kafka "$state_dir/server.properties" >>"$log_file" 2>&1 </dev/null &
-    echo $! >"$pid_file"
-    say "starting (pid $!), log in $log_file"
-    local deadline=$((SECONDS + 60))
-    until port_open "$port"; do
-      if ! running_pid >/dev/null; then
-        say "the broker exited during start-up; last lines of $log_file:"
-        tail -n 20 "$log_file" >&2
+  done
+  local deadline=$((SECONDS + 90))
+  for ((i = 1; i <= nodes; i++)); do
+    until port_open "$(node_port "$i")"; do
+      if ! running_pid "$i" >/dev/null; then
+        say "node $i exited during start-up; last lines of $(node_dir "$i")/kafka.log:"
+        tail -n 20 "$(node_dir "$i")/kafka.log" >&2
         exit 1
       fi
-      [ $SECONDS -lt $deadline ] || { say "no answer on port $port after 60 s"; exit 1; }
+      [ $SECONDS -lt $deadline ] || { say "node $i: no answer on port $(node_port "$i") after 90 s"; exit 1; }
       sleep 0.2
     done
-  fi
+  done
   create_topic "$topic"
-  say "ready on 127.0.0.1:$port"
+  say "ready on $(bootstrap)"
 }
 
 create_topic() {
-  java_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$port" \
-    --create --if-not-exists --topic "$1" --partitions "$partitions" --replication-factor 1 \
+  java_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" \
+    --create --if-not-exists --topic "$1" --partitions "$partitions" --replication-factor "$replicas" \
     2>&1 | grep -v -e 'collide' -e '^Created topic' >&2 || true
-  java_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$port" \
+  java_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" \
     --describe --topic "$1" >/dev/null
 }
 
-down() {
-  local pid
-  if ! pid=$(running_pid); then
-    rm -f "$pid_file"
-    return 0
-  fi
-  kill -TERM "$pid"
-  local deadline=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ $SECONDS -ge $deadline ]; then
-      say "no clean stop after 30 s; killing pid $pid"
-      kill -KILL "$pid" 2>/dev/null || true
+down() {  # every node that has a folder, whatever KAFKA_NODES says now
+  local dir i pid total=0 nodes_up=() lost_quorum_at=''
+  for dir in "$state_dir"/node-*; do
+    [ -d "$dir" ] || continue
+    total=$((total + 1))
+    i=${dir##*/node-}
+    if pid=$(running_pid "$i"); then
+      kill -TERM "$pid"
+      nodes_up+=("$i:$pid")
+    fi
+    rm -f "$dir/kafka.pid"
+  done
+  # All at once. A node hands its partitions over through the controller quorum before it exits;
+  # once most nodes are gone there is no quorum left, and the rest would wait for one for ever.
+  local deadline=$((SECONDS + 30)) still_up node
+  while ((${#nodes_up[@]})); do
+    still_up=()
+    for node in "${nodes_up[@]}"; do
+      if kill -0 "${node#*:}" 2>/dev/null; then still_up+=("$node"); else say "node ${node%%:*} stopped"; fi
+    done
+    nodes_up=("${still_up[@]}")
+    ((${#nodes_up[@]})) || break
+    if ((total > 1 && ${#nodes_up[@]} < total / 2 + 1)) && [ -z "$lost_quorum_at" ]; then
+      lost_quorum_at=$SECONDS
+    fi
+    if ((SECONDS >= deadline)) || { [ -n "$lost_quorum_at" ] && ((SECONDS >= lost_quorum_at + 5)); }; then
+      for node in "${nodes_up[@]}"; do
+        say "node ${node%%:*}: no controller quorum left to shut down through; stopping it with SIGKILL (its data is kept)"
+        kill -KILL "${node#*:}" 2>/dev/null || true
+      done
+      deadline=$((SECONDS + 3600)) lost_quorum_at=''
     fi
     sleep 0.2
   done
-  rm -f "$pid_file"
-  say "stopped"
+}
+
+status() {
+  local i pid missing=0
+  for ((i = 1; i <= nodes; i++)); do
+    if pid=$(running_pid "$i"); then
+      say "node $i running (pid $pid) on 127.0.0.1:$(node_port "$i")"
+    else
+      say "node $i not running"
+      missing=1
+    fi
+  done
+  return $missing
 }
 
 case "${1:-}" in
@@ -129,8 +194,9 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   reset) down; rm -rf "$state_dir"; say "data deleted ($state_dir)" ;;
-  status) if pid=$(running_pid); then say "running (pid $pid) on 127.0.0.1:$port"; else say "not running"; exit 1; fi ;;
+  status) status ;;
+  bootstrap) bootstrap ;;
   topic) create_topic "${2:-$topic}" ;;
   tool) shift; install; java_tool "$@" ;;
-  *) sed -n '2,15p' "$0" >&2; exit 64 ;;
+  *) sed -n '2,20p' "$0" >&2; exit 64 ;;
 esac

@@ -38,8 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "producer"), str(ROOT / "spark"), str(ROOT / "tests"), str(ROOT / "scripts")]
 
 import bench_report  # noqa: E402
-from harness import Broker, Job, job_env, read_counts, wait_until  # noqa: E402
+from harness import read_counts  # noqa: E402
 from kafka import KafkaProducer  # noqa: E402
+from local_stack import Broker, Job, job_env, run_producer, wait_until  # noqa: E402
 from spark_streaming import QUERY  # noqa: E402
 from tickets import encode_ticket, generate_tickets  # noqa: E402
 
@@ -88,18 +89,8 @@ def bench_producers(results: Results, broker: Broker, count: int) -> None:
     results.add("producer.product", "kafka-python, the product's settings (send loop)", rate, "tickets/s")
     topic = broker.create_topic()
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, str(ROOT / "producer" / "producer.py")],
-        env={
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-            "KAFKA_TOPIC": topic,
-            "TICKET_COUNT": str(count),
-        },
-        cwd=WORK,
-        check=True,
-        capture_output=True,
-    )
+    env = {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "KAFKA_TOPIC": topic, "TICKET_COUNT": str(count)}
+    run_producer({**os.environ, **env}, cwd=WORK, quiet=True)
     rate = count / (time.perf_counter() - started)
     results.add("producer.make_produce", "make produce, whole process (generation + send)", rate, "tickets/s")
     payloads = WORK / "payloads.txt"

@@ -124,6 +124,26 @@ def test_make_run_script_twice_in_a_row(tmp_path):
     wait_until(lambda: subprocess.run(["pgrep", "-f", str(tmp_path)]).returncode != 0, 30, "no leftovers")
 
 
+def test_make_run_with_the_broker_port_taken_says_so_without_a_traceback(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        broker = Broker(port=port, state_dir=tmp_path / "kafka")
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "run_local.py")],
+            env={**broker.env, "OUTPUT_DIR": str(tmp_path / "output"), "LOG_DIR": str(tmp_path / "logs")},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert result.returncode == 1
+    assert f"port {port} is taken by another process: stop it or set KAFKA_PORT" in result.stderr
+    assert "ERROR run_local: kafka.sh up failed (exit 1)" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+
+
 def test_job_refuses_a_checkpoint_ahead_of_a_recreated_topic(broker, topic, tmp_path):
     """`docker compose down -v` deletes the topic but not ./data: the job must say so, not loop."""
     env = job_env(broker, topic, tmp_path, BOUNDED="true")
