@@ -103,9 +103,13 @@ format: setup ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: setup lint ## everything: lint, unit tests, end-to-end tests on a real local broker, the Docker stack
+test: setup lint ## everything: lint, unit tests, end-to-end tests on a real local broker, the cluster's failure scenarios, the Docker stack
 	$(PY) -m pytest
+	$(MAKE) test-cluster
 	$(MAKE) test-compose
+
+test-cluster: setup ## the five failure scenarios on a 3-node Kafka cluster and a 2-worker Spark cluster of their own (~10 min)
+	$(PY) -m pytest -m cluster tests/cluster
 
 test-compose: setup ## the Docker stack run for real, as a user would (starts a Docker engine if none runs; ~10 min)
 	tests/compose/engine.sh up
@@ -128,3 +132,6 @@ bench: setup $(VENV)/.bench-installed ## measure against the baselines; writes d
 
 bench-quick: setup $(VENV)/.bench-installed ## the benchmark at small sizes (a few minutes): checks every figure is produced
 	$(PY) scripts/bench.py --quick
+
+bench-scaling: setup $(VENV)/.bench-installed ## local[*] against the 2-worker Spark cluster on a 500k backlog; writes docs/SCALING-FIGURES.md (~5 min)
+	$(PY) scripts/bench_scaling.py

@@ -12,6 +12,9 @@ Environment (also read from an optional `.env` in the working directory):
 Run:    python producer/producer.py
 Prints: one summary line (sent / acknowledged / failed, per type); exits 1 if any send failed,
         2 on bad configuration or an unreachable broker. SIGTERM stops sending, flushes, and exits 0.
+Waits:  at most 130 s (DELIVERY_TIMEOUT_MS + ACK_GRACE_SECONDS) for the acknowledgements; a ticket not
+        acknowledged by then is reported as failed, with the reason (e.g. brokers down: not enough
+        in-sync replicas to acknowledge a write), and sending the same seed again is safe.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -92,6 +96,15 @@ class Summary:
     sent: int = 0
     acked: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    unsettled: set[str] = field(default_factory=set)  # sent, neither acknowledged nor failed yet
+
+    def settle(self, ticket_id: str, acked: str | None = None, failed: str | None = None) -> None:
+        """Record the client's answer for one ticket (from its network thread)."""
+        if acked is not None:
+            self.acked[ticket_id] = acked
+        else:
+            self.failed[ticket_id] = failed or "failed"
+        self.unsettled.discard(ticket_id)
 
     def line(self) -> str:
         per_type = Counter(self.acked.values())
@@ -106,6 +119,10 @@ class KafkaUnavailableError(RuntimeError):
     """The broker or the topic cannot be reached; the message says what to check."""
 
 
+DELIVERY_TIMEOUT_MS = 120_000  # the client retries a batch until then
+ACK_GRACE_SECONDS = 10  # beyond it: kafka-python does not expire batches it cannot send at all
+
+
 def producer_config() -> dict[str, object]:
     """kafka-python settings: durable (acks=all, idempotent), batching and compression chosen by
     measuring (docs/BENCHMARKS.md): about twice the tickets per second of the defaults."""
@@ -115,7 +132,7 @@ def producer_config() -> dict[str, object]:
         "linger_ms": 20,  # wait up to 20 ms to fill a batch
         "batch_size": 256 * 1024,
         "compression_type": "gzip",  # in the standard library; lz4 and zstd need extra packages
-        "delivery_timeout_ms": 120_000,  # retries until then; idempotence keeps them duplicate-free
+        "delivery_timeout_ms": DELIVERY_TIMEOUT_MS,  # idempotence keeps the retries duplicate-free
     }
 
 
@@ -165,13 +182,52 @@ def send_all(
         if interval:
             time.sleep(max(0.0, started + summary.sent * interval - time.monotonic()))
         key, value = encode_ticket(ticket)
-        future = producer.send(topic, key=key, value=value)
-        future.add_callback(lambda _meta, t=ticket: summary.acked.__setitem__(t.ticket_id, t.type))
-        future.add_errback(lambda exc, t=ticket: summary.failed.__setitem__(t.ticket_id, repr(exc)))
+        try:
+            future = producer.send(topic, key=key, value=value)
+        except KafkaTimeoutError:  # max_block_ms: no metadata, or the buffer stayed full
+            log.error("the brokers take no tickets (the client's buffer stays full): no more are sent")
+            break
+        summary.unsettled.add(ticket.ticket_id)
+        future.add_callback(lambda _meta, t=ticket: summary.settle(t.ticket_id, acked=t.type))
+        future.add_errback(lambda exc, t=ticket: summary.settle(t.ticket_id, failed=repr(exc)))
         summary.sent += 1
-    # flush() returns once every batch is acknowledged or has exhausted delivery_timeout_ms.
-    producer.flush()
+    # flush() returns once every batch is acknowledged or has exhausted delivery_timeout_ms, except
+    # when the client cannot send at all (an idempotent producer without a producer id, when the
+    # brokers have lost their controller quorum): then it would wait for ever.
+    try:
+        producer.flush(timeout=DELIVERY_TIMEOUT_MS / 1000 + ACK_GRACE_SECONDS)
+    except KafkaTimeoutError:
+        waited = DELIVERY_TIMEOUT_MS // 1000 + ACK_GRACE_SECONDS
+        log.error("%d acknowledgements still missing after %d s; giving up", len(summary.unsettled), waited)
     return summary
+
+
+def unanswered(bootstrap_servers: str) -> list[str]:
+    """The brokers of the list that do not accept a connection."""
+    down = []
+    for address in bootstrap_servers.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=3).close()
+        except OSError:
+            down.append(address.strip())
+    return down
+
+
+def failure_cause(settings: Settings, summary: Summary) -> str:
+    """Why tickets were not acknowledged, in words an operator can act on."""
+    reasons = Counter(reason.split("(", 1)[0] for reason in summary.failed.values())
+    errors = ", ".join(f"{name} x{count}" for name, count in reasons.most_common(3)) or "none reported"
+    down = unanswered(settings.bootstrap_servers)
+    servers = len(settings.bootstrap_servers.split(","))
+    if down:
+        return (
+            f"{len(down)} of the {servers} brokers in KAFKA_BOOTSTRAP_SERVERS do not answer "
+            f"({', '.join(down)}): not enough in-sync replicas to acknowledge a write (acks=all needs "
+            f"the topic's min.insync.replicas of them, and a cluster needs most of its controllers); "
+            f"start them and send again (ids already acknowledged are counted once). Client errors: {errors}"
+        )
+    return f"the brokers answer but did not acknowledge; client errors: {errors}"
 
 
 def write_ledger(path: Path, acked: Mapping[str, str]) -> None:
@@ -196,8 +252,30 @@ def run(settings: Settings, stop: threading.Event | None = None) -> Summary:
             stop=stop,
         )
     finally:
-        producer.close(timeout=10)
+        close(producer, pending=bool(summary.unsettled))
+        for ticket_id in list(summary.unsettled):  # given up on: failed, as the client would say
+            summary.settle(ticket_id, failed="KafkaTimeoutError('not acknowledged in time')")
     return summary
+
+
+def close(producer: KafkaProducer, pending: bool) -> None:
+    """Close at once when sends are still pending (they have had their time), else after them."""
+    try:
+        producer.close(timeout=0 if pending else 10)
+    except KafkaTimeoutError:
+        # kafka-python 3.0 flushes in close() and raises when a batch cannot complete; its __del__
+        # would try again. End the batches (they fail as "closed forcefully") and the network thread.
+        producer._sender.force_close()
+        producer._closed = True
+
+
+def without_client_tracebacks(record: logging.LogRecord) -> bool:
+    """The Kafka client's own errors in one line each (a lost connection to a broker that went
+    down is expected); their stack traces only with LOG_LEVEL=DEBUG."""
+    if record.name.startswith("kafka."):
+        record.exc_info = None
+        record.exc_text = None
+    return True
 
 
 def main() -> int:
@@ -210,6 +288,9 @@ def main() -> int:
         return 2
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    if settings.log_level != "DEBUG":
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(without_client_tracebacks)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -231,7 +312,14 @@ def main() -> int:
     for ticket_id, reason in list(summary.failed.items())[:10]:
         log.error("ticket %s was not acknowledged: %s", ticket_id, reason)
     log.info("%s", summary.line())
-    return 1 if summary.failed or len(summary.acked) < summary.sent else 0
+    if summary.failed or len(summary.acked) < summary.sent:
+        log.error(
+            "%d tickets not acknowledged: %s",
+            summary.sent - len(summary.acked),
+            failure_cause(settings, summary),
+        )
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def encoded_tickets(count: int, seed: int) -> list[tuple[bytes, bytes]]:
 
 def send_all(config: dict, broker: Broker, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
     """Tickets per second for one kafka-python configuration, until every ack is in."""
-    client = KafkaProducer(bootstrap_servers=[broker.bootstrap], **config)
+    client = KafkaProducer(bootstrap_servers=broker.bootstrap.split(","), **config)
     started = time.perf_counter()
     for key, value in messages:
         client.send(topic, key=key, value=value)
@@ -326,7 +326,7 @@ def latency(broker: Broker, trigger: str, rate: int, seconds: int) -> tuple[floa
     env = job_env(broker, topic, work, TRIGGER_INTERVAL=trigger, MAX_OFFSETS_PER_TRIGGER=BACKLOG_OFFSETS)
     job = Job(env, work / "job.log").start()
     client = KafkaProducer(
-        bootstrap_servers=[broker.bootstrap], **{**producer.producer_config(), "linger_ms": 0}
+        bootstrap_servers=broker.bootstrap.split(","), **{**producer.producer_config(), "linger_ms": 0}
     )
     warm_up = encoded_tickets(100, seed=98)  # the first micro-batch of a new JVM is slow: not measured
     for key, value in warm_up:

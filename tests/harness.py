@@ -8,6 +8,7 @@ Everything waits on offsets or output with a deadline; nothing sleeps a fixed ti
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,6 +64,23 @@ def produce(broker: Broker, topic: str, count: int, seed: int) -> dict[str, str]
     return summary.acked
 
 
+def produce_in_background(
+    broker: Broker, topic: str, count: int, seed: int, rate: float = 150
+) -> tuple[threading.Thread, dict]:
+    """The product's producer at `rate` tickets/s in a thread; `result["summary"]` once it returns."""
+    result: dict = {}
+    settings = producer.Settings(
+        bootstrap_servers=broker.bootstrap,
+        topic=topic,
+        ticket_count=count,
+        ticket_seed=seed,
+        tickets_per_second=rate,
+    )
+    thread = threading.Thread(target=lambda: result.update(summary=producer.run(settings)))
+    thread.start()
+    return thread, result
+
+
 def read_counts(output_dir: Path) -> dict[str, int]:
     """The exported counts, parsed here independently of the job's code ({} before the first export)."""
     parts = sorted(output_dir.glob(PART_GLOB))
@@ -94,7 +112,8 @@ def read_quarantine(quarantine_dir: Path) -> list[dict]:
 
 def produce_raw(broker: Broker, topic: str, values: list[bytes | None]) -> list[tuple[int, int]]:
     """Send raw values with a plain client (not the product's producer); returns (partition, offset)s."""
-    client = KafkaProducer(bootstrap_servers=[broker.bootstrap], acks="all", max_request_size=2_000_000)
+    servers = broker.bootstrap.split(",")
+    client = KafkaProducer(bootstrap_servers=servers, acks="all", max_request_size=2_000_000)
     try:
         futures = [client.send(topic, key=f"raw-{i}".encode(), value=v) for i, v in enumerate(values)]
         client.flush()

@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 from harness import (
     ROOT,
-    Broker,
     Job,
     expected_counts,
     job_env,
     produce,
+    produce_in_background,
     produce_raw,
     read_counts,
     read_quarantine,
@@ -144,25 +144,6 @@ def test_2_kill_9_at_random_moments(broker, topic, workdir):
         assert job.stop() == 0
     assert watcher.problems == [] and watcher.reads > 0
     check(f"2. kill -9 of driver and JVM at {KILLS} random moments", job, ledger, trials=KILLS)
-
-
-def produce_in_background(broker: Broker, topic: str, count: int, seed: int) -> tuple[threading.Thread, dict]:
-    """The product's producer at 150 tickets/s in a thread; its ledger fills when it returns."""
-    result: dict = {}
-    settings = producer.Settings(
-        bootstrap_servers=broker.bootstrap,
-        topic=topic,
-        ticket_count=count,
-        ticket_seed=seed,
-        tickets_per_second=150,
-    )
-
-    def send() -> None:
-        result["summary"] = producer.run(settings)
-
-    thread = threading.Thread(target=send)
-    thread.start()
-    return thread, result
 
 
 def test_3_broker_killed_and_restarted_while_the_producer_sends(broker, topic, workdir):

@@ -1,0 +1,202 @@
+"""The job on a Spark standalone cluster reading a three-node Kafka cluster, under failures.
+
+Each scenario runs the real processes (scripts/local_stack.py): the job is the cluster's
+client-mode driver, its tasks run in executors on the two workers, the topic has 3 partitions at
+replication factor 3 with min.insync.replicas 2. The checks read the part file and the producer's
+ledger here, independently of the job's code. Run by `make test-cluster` (marker `cluster`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import FIGURES
+from harness import (
+    ROOT,
+    Broker,
+    Job,
+    expected_counts,
+    job_env,
+    produce_in_background,
+    produce_raw,
+    read_counts,
+    read_quarantine,
+    wait_until,
+)
+from local_stack import SparkCluster, cluster_env
+
+import producer
+
+pytestmark = pytest.mark.cluster
+
+
+def cluster_job(broker: Broker, spark: SparkCluster, topic: str, workdir: Path, **extra: str) -> Job:
+    env = job_env(broker, topic, workdir, **cluster_env(spark), **extra)
+    return Job(env, workdir / "job.log")
+
+
+class RetryCounter(logging.Handler):
+    """Counts the batches kafka-python's sender sends again after an error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.retried = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "retrying" in record.getMessage():
+            self.retried += 1
+
+
+def assert_exact(job: Job, ledger: dict[str, str]) -> None:
+    assert read_counts(job.output_dir) == expected_counts(ledger)
+    assert read_quarantine(Path(job.env["QUARANTINE_DIR"])) == []
+
+
+def test_1_partition_leader_killed_while_the_producer_sends(kafka_cluster, spark_cluster, healthy, workdir):
+    topic = kafka_cluster.create_topic()
+    job = cluster_job(kafka_cluster, spark_cluster, topic, workdir).start()
+    retries = RetryCounter()
+    logging.getLogger("kafka.producer.sender").addHandler(retries)
+    try:
+        thread, result = produce_in_background(kafka_cluster, topic, 3000, seed=2101, rate=300)
+        wait_until(lambda: sum(kafka_cluster.end_offsets(topic).values()) >= 600, 60, "600 tickets in")
+        leader = kafka_cluster.leaders(topic)[0]
+        kafka_cluster.kill(leader)
+        thread.join(timeout=300)
+    finally:
+        logging.getLogger("kafka.producer.sender").removeHandler(retries)
+    summary = result["summary"]
+    assert summary.failed == {} and len(summary.acked) == 3000, "the producer retries on the new leader"
+    assert kafka_cluster.leaders(topic)[0] != leader
+    job.wait_for_total(len(summary.acked), timeout=300)
+    assert job.stop() == 0
+    assert_exact(job, summary.acked)
+    FIGURES.append(
+        f"1. leader of partition 0 (node {leader}) killed while sending 3,000 tickets: "
+        f"{retries.retried} batches sent again, all 3,000 acknowledged and counted once"
+    )
+
+
+def test_2_a_worker_killed_mid_stream(kafka_cluster, spark_cluster, healthy, workdir):
+    topic = kafka_cluster.create_topic()
+    job = cluster_job(kafka_cluster, spark_cluster, topic, workdir, MAX_OFFSETS_PER_TRIGGER="300").start()
+    thread, result = produce_in_background(kafka_cluster, topic, 4000, seed=2201, rate=400)
+    job.wait_for_total(300, timeout=300)
+    spark_cluster.kill_worker(1)
+    thread.join(timeout=300)
+    summary = result["summary"]
+    assert summary.failed == {}
+    job.wait_for_total(len(summary.acked), timeout=300)
+    assert job.stop() == 0
+    assert_exact(job, summary.acked)
+    survivor = spark_cluster.state_dir / "worker-2" / "work"
+    assert any(survivor.glob("app-*/*/stderr")), "the other worker ran executors"
+    FIGURES.append(
+        "2. worker 1 and its executor killed mid-stream: the job went on on worker 2, counts exact"
+    )
+
+
+def test_3_driver_killed_mid_batch_and_restarted_on_its_checkpoint(
+    kafka_cluster, spark_cluster, healthy, workdir
+):
+    topic = kafka_cluster.create_topic()
+    ledger = producer.run(
+        producer.Settings(
+            bootstrap_servers=kafka_cluster.bootstrap, topic=topic, ticket_count=3000, ticket_seed=2301
+        )
+    ).acked
+    job = cluster_job(kafka_cluster, spark_cluster, topic, workdir, MAX_OFFSETS_PER_TRIGGER="250")
+    job.start().wait_for_total(1, timeout=300)
+    time.sleep(random.Random(3).uniform(0.2, 1.5))  # into a later batch, at no particular point
+    before = sum(read_counts(job.output_dir).values())
+    job.kill()
+    assert before < 3000, "killed before the end"
+    job.start().wait_for_total(3000, timeout=300)
+    assert job.stop() == 0
+    assert_exact(job, ledger)
+    FIGURES.append(
+        f"3. driver killed (SIGKILL) with {before:,} of 3,000 counted, restarted on its checkpoint: exact"
+    )
+
+
+def test_4_two_of_three_brokers_down(kafka_cluster, spark_cluster, healthy, workdir):
+    topic = kafka_cluster.create_topic()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_cluster.bootstrap,
+        "KAFKA_TOPIC": topic,
+        "TICKET_COUNT": "2000",
+        "TICKET_SEED": "2401",
+        "TICKETS_PER_SECOND": "100",
+        "PRODUCER_LEDGER": str(workdir / "first.jsonl"),
+    }
+    command = [sys.executable, str(ROOT / "producer" / "producer.py")]
+    started = time.monotonic()
+    first = subprocess.Popen(command, env=env, cwd=workdir, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: sum(kafka_cluster.end_offsets(topic).values()) >= 300, 60, "300 tickets in")
+    down = [node for node in (1, 2, 3) if node != kafka_cluster.leaders(topic)[0]]
+    for node in down:
+        kafka_cluster.kill(node)
+    _, stderr = first.communicate(timeout=300)
+    elapsed = time.monotonic() - started
+    assert first.returncode == 1, stderr[-3000:]
+    assert "not enough in-sync replicas" in stderr, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert elapsed < 20 + producer.DELIVERY_TIMEOUT_MS / 1000 + producer.ACK_GRACE_SECONDS + 15
+    acknowledged = ledger_of(workdir / "first.jsonl")
+    assert 300 <= len(acknowledged) < 2000
+
+    kafka_cluster.up()
+    env["PRODUCER_LEDGER"] = str(workdir / "second.jsonl")
+    again = subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    ledger = ledger_of(workdir / "second.jsonl")
+    assert acknowledged.items() <= ledger.items()
+
+    job = cluster_job(kafka_cluster, spark_cluster, topic, workdir).start("--bounded")
+    assert job.wait(timeout=300) == 0, job.log()[-3000:]
+    assert_exact(job, ledger)
+    FIGURES.append(
+        f"4. nodes {down} of 3 down while sending: the producer gave up after {elapsed:.0f} s "
+        f"naming the cause, {len(acknowledged):,} acknowledged before; the same command then sent all 2,000; "
+        "every acknowledged ticket counted once"
+    )
+
+
+def ledger_of(path: Path) -> dict[str, str]:
+    """The producer's PRODUCER_LEDGER file: acknowledged id -> type."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return {row["ticket_id"]: row["type"] for row in rows}
+
+
+def test_5_the_cluster_run_equals_the_local_run(kafka_cluster, spark_cluster, healthy, workdir):
+    topic = kafka_cluster.create_topic()
+    settings = producer.Settings(bootstrap_servers=kafka_cluster.bootstrap, topic=topic, ticket_count=2000)
+    ledger = producer.run(settings).acked
+    producer.run(settings)  # every ticket a second time: duplicates
+    produce_raw(kafka_cluster, topic, [b"not json", b'{"ticket_id": 1}', None])
+    outputs = {}
+    for name, extra in (("local", {}), ("cluster", cluster_env(spark_cluster))):
+        env = job_env(kafka_cluster, topic, workdir / name, MAX_OFFSETS_PER_TRIGGER="1000", **extra)
+        job = Job(env, workdir / f"{name}.log").start("--bounded")
+        assert job.wait(timeout=300) == 0, job.log()[-3000:]
+        (part,) = (workdir / name / "output").glob("part-00000-*.json")
+        quarantined = read_quarantine(workdir / name / "quarantine")
+        outputs[name] = (
+            part.read_text(),
+            sorted((q["partition"], q["offset"], q["reason"]) for q in quarantined),
+        )
+    assert outputs["cluster"] == outputs["local"]
+    assert read_counts(workdir / "cluster" / "output") == expected_counts(ledger)
+    assert len(outputs["cluster"][1]) == 3
+    FIGURES.append(
+        "5. the same 4,003 messages on local[*] and on the cluster: the same part file and quarantine"
+    )
