@@ -46,11 +46,26 @@ class Broker(local_stack.Broker):
         return values
 
 
+STARTED_JOBS: list[local_stack.Job] = []  # for the clean-up after each test (tests/conftest.py)
+
+
 class Job(local_stack.Job):
     """The job's process; its counts are read by this module, not by the job's own code."""
 
+    def start(self, *args: str) -> Job:
+        STARTED_JOBS.append(self)
+        return super().start(*args)
+
     def counts(self) -> dict[str, int]:
         return read_counts(self.output_dir)
+
+
+def kill_jobs_left_running() -> None:
+    """A test that failed half-way leaves its job running; it would hold the next test's cores."""
+    for job in STARTED_JOBS:
+        if job.process is not None and job.process.poll() is None:
+            job.kill()
+    STARTED_JOBS.clear()
 
 
 def produce(broker: Broker, topic: str, count: int, seed: int) -> dict[str, str]:

@@ -75,7 +75,8 @@ def test_1_partition_leader_killed_while_the_producer_sends(kafka_cluster, spark
         logging.getLogger("kafka.producer.sender").removeHandler(retries)
     summary = result["summary"]
     assert summary.failed == {} and len(summary.acked) == 3000, "the producer retries on the new leader"
-    assert kafka_cluster.leaders(topic)[0] != leader
+    # The controllers fence the killed node after its session times out, then elect a new leader.
+    wait_until(lambda: kafka_cluster.leaders(topic).get(0) not in (leader, None), 60, "a new leader")
     job.wait_for_total(len(summary.acked), timeout=300)
     assert job.stop() == 0
     assert_exact(job, summary.acked)
