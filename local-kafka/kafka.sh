@@ -43,6 +43,7 @@ lib_dir=${KAFKA_CACHE_DIR:-$root/.cache/kafka}/$version/lib
 say() { echo "local-kafka: $*" >&2; }
 
 node_port() { echo $((port + 2 * ($1 - 1))); }
+node_controller_port() { echo $((controller_port + 2 * ($1 - 1))); }
 node_dir() { echo "$state_dir/node-$1"; }
 bootstrap() {
   local i list=()
@@ -51,7 +52,7 @@ bootstrap() {
 }
 voters() {
   local i list=()
-  for ((i = 1; i <= nodes; i++)); do list+=("$i@127.0.0.1:$((controller_port + 2 * (i - 1)))"); done
+  for ((i = 1; i <= nodes; i++)); do list+=("$i@127.0.0.1:$(node_controller_port "$i")"); done
   (IFS=,; echo "${list[*]}")
 }
 
@@ -80,16 +81,16 @@ running_pid() {  # running_pid NODE : prints the node's pid when it is alive
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start_node() {  # start_node NODE CLUSTER_ID
-  local dir node_port_
+  local dir listen_port
   dir=$(node_dir "$1")
-  node_port_=$(node_port "$1")
-  if port_open "$node_port_"; then
-    say "port $node_port_ is taken by another process: stop it or set KAFKA_PORT"
+  listen_port=$(node_port "$1")
+  if port_open "$listen_port"; then
+    say "port $listen_port is taken by another process: stop it or set KAFKA_PORT"
     exit 1
   fi
   mkdir -p "$dir"
-  sed -e "s|@NODE_ID@|$1|g" -e "s|@VOTERS@|$(voters)|g" -e "s|@PORT@|$node_port_|g" \
-    -e "s|@CONTROLLER_PORT@|$((controller_port + 2 * ($1 - 1)))|g" -e "s|@LOG_DIR@|$dir/data|g" \
+  sed -e "s|@NODE_ID@|$1|g" -e "s|@VOTERS@|$(voters)|g" -e "s|@PORT@|$listen_port|g" \
+    -e "s|@CONTROLLER_PORT@|$(node_controller_port "$1")|g" -e "s|@LOG_DIR@|$dir/data|g" \
     -e "s|@REPLICAS@|$replicas|g" -e "s|@MIN_ISR@|$min_isr|g" \
     "$here/server.properties" >"$dir/server.properties"
   if [ ! -f "$dir/data/meta.properties" ]; then
@@ -101,7 +102,7 @@ start_node() {  # start_node NODE CLUSTER_ID
     -cp "$lib_dir/*" -Dlog4j2.configurationFile="$here/log4j2.yaml" \
     kafka.Kafka "$dir/server.properties" >>"$dir/kafka.log" 2>&1 </dev/null &
   echo $! >"$dir/kafka.pid"
-  say "node $1 starting (pid $!) on 127.0.0.1:$node_port_, log in $dir/kafka.log"
+  say "node $1 starting (pid $!) on 127.0.0.1:$listen_port, log in $dir/kafka.log"
 }
 
 up() {

@@ -1,4 +1,4 @@
-"""The local cluster: `make cluster-up`, `make cluster-down`, `make cluster-status`.
+"""The local cluster: `make cluster-up`, `make cluster-down`.
 
     cluster.py up      three Kafka nodes (a KRaft quorum of three, topics at replication factor 3,
                        min.insync.replicas 2) and a Spark standalone master with two workers;
