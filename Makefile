@@ -114,6 +114,7 @@ test-compose: setup ## the Docker stack run for real, as a user would (starts a 
 	tests/compose/engine.sh up
 	@status=0; \
 	$(PY) tests/compose/images.py && $(PY) -m pytest -m compose tests/compose || status=$$?; \
+	$(PY) tests/compose/images.py --remove-builds; \
 	tests/compose/engine.sh down; exit $$status
 
 reliability-report: setup ## run the reliability scenarios and write docs/RELIABILITY.md from the run

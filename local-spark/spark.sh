@@ -8,7 +8,8 @@
 #
 # The wheel has no sbin/start-master.sh; each daemon is `spark-class` in the foreground, under
 # setsid, with its pid and log in SPARK_STATE_DIR (master/, worker-i/; executors' logs are in
-# worker-i/work/<app>/<executor>/stderr). Everything binds to 127.0.0.1.
+# worker-i/work/<app>/<executor>/stderr, their scratch files in worker-i/local). Everything binds
+# to 127.0.0.1.
 # Environment: SPARK_WORKERS (2), SPARK_WORKER_CORES (1), SPARK_WORKER_MEMORY (1g),
 # SPARK_MASTER_PORT (7077), SPARK_MASTER_WEBUI_PORT (8081), SPARK_STATE_DIR (data/cluster/spark),
 # PYTHON (.venv/bin/python: the one whose pyspark is used).
@@ -77,8 +78,10 @@ up() {
       say "worker-$i already running (pid $pid)"
       continue
     fi
-    # Web UI port 0: any free one, so that workers never collide.
-    start "worker-$i" org.apache.spark.deploy.worker.Worker --host 127.0.0.1 \
+    # Web UI port 0: any free one, so that workers never collide. Executors' scratch files (blocks,
+    # state stores) in the worker's own folder, not in /tmp where a killed executor would leave them.
+    mkdir -p "$state_dir/worker-$i/local"
+    SPARK_LOCAL_DIRS=$state_dir/worker-$i/local start "worker-$i" org.apache.spark.deploy.worker.Worker --host 127.0.0.1 \
       --cores "${SPARK_WORKER_CORES:-1}" --memory "${SPARK_WORKER_MEMORY:-1g}" --webui-port 0 \
       --work-dir "$state_dir/worker-$i/work" "$master_url"
   done
@@ -122,5 +125,5 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   master) echo "$master_url" ;;
-  *) sed -n '2,14p' "$0" >&2; exit 64 ;;
+  *) sed -n '2,15p' "$0" >&2; exit 64 ;;
 esac

@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -48,6 +50,15 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, poll: f
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(poll)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the process group `pgid` still runs."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def run_script(
@@ -241,13 +252,19 @@ def read_part_counts(output_dir: Path) -> dict[str, int]:
 class Job:
     """The Spark job as a separate process in a session of its own, exactly as `make spark` runs it.
     Its log goes to `log_path`; lines holding one of `echo` are also copied to our stderr. It runs
-    in `cwd` (relative paths and .env are read there), by default the log's folder."""
+    in `cwd` (relative paths and .env are read there), by default the log's folder.
+
+    Spark's scratch files (the jars it copies, block manager and RocksDB working folders, native
+    libraries it unpacks; about 80 MB per start) go to a folder of this job's own, removed once the
+    process has ended, however it ended: a driver killed with SIGKILL cannot remove them itself, and
+    in /tmp they would pile up run after run."""
 
     env: dict[str, str]
     log_path: Path
     echo: tuple[str, ...] = ()
     cwd: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    scratch: Path | None = field(default=None, repr=False)
 
     @property
     def output_dir(self) -> Path:
@@ -256,9 +273,14 @@ class Job:
     def start(self, *args: str) -> Job:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        self.scratch = Path(tempfile.mkdtemp(prefix="client-tickets-job-"))
+        scratch_env = {
+            "SPARK_LOCAL_DIRS": str(self.scratch),  # spark.local.dir: copied jars, blocks, state stores
+            "SPARK_SUBMIT_OPTS": f"-Djava.io.tmpdir={self.scratch}",  # the driver JVM's native libraries
+        }
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "spark" / "spark_streaming.py"), *args],
-            env=self.env,
+            env={**scratch_env, **self.env},
             cwd=self.cwd or self.log_path.parent,
             stdout=subprocess.PIPE if self.echo else log,
             stderr=subprocess.STDOUT,
@@ -302,7 +324,7 @@ class Job:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout=timeout)
+            return self.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise StepError(f"the Spark job did not stop within {timeout:.0f} s; killed it") from None
@@ -311,11 +333,21 @@ class Job:
         """SIGKILL the driver and its JVM at once, as an OOM kill or a power cut would."""
         assert self.process is not None
         os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
+        self.wait(timeout=30)
 
     def wait(self, timeout: float = 180) -> int:
         assert self.process is not None
-        return self.process.wait(timeout=timeout)
+        code = self.process.wait(timeout=timeout)
+        self.remove_scratch()
+        return code
+
+    def remove_scratch(self) -> None:
+        """Spark's scratch folder, once the process has ended (a running job keeps it)."""
+        if self.scratch is not None and self.process is not None and self.process.poll() is not None:
+            # The JVM, in the job's process group, can outlive the python process for a moment.
+            wait_until(lambda: not group_alive(self.process.pid), 30, "the job's JVM to exit")
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
 
 
 def job_env(broker: Broker, topic: str, workdir: Path, **extra: str) -> dict[str, str]:

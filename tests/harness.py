@@ -61,10 +61,12 @@ class Job(local_stack.Job):
 
 
 def kill_jobs_left_running() -> None:
-    """A test that failed half-way leaves its job running; it would hold the next test's cores."""
+    """A test that failed half-way leaves its job running; it would hold the next test's cores.
+    Every job's scratch folder goes too, also of those that ended without being waited for."""
     for job in STARTED_JOBS:
         if job.process is not None and job.process.poll() is None:
             job.kill()
+        job.remove_scratch()
     STARTED_JOBS.clear()
 
 

@@ -2,7 +2,8 @@
 # The Docker tooling of the compose runtime test: an engine, Docker Compose v2 and docker-compose 1.29.
 #
 #   engine.sh up      start a Docker engine unless one answers; make both Compose tools available
-#   engine.sh down    stop the engine if `up` started it (an engine that was already there stays)
+#   engine.sh down    stop the engine if `up` started it, its build cache emptied first (an engine
+#                     that was already there stays, and keeps its cache)
 #   engine.sh env     print the DOCKER_CONFIG under which `docker compose` is the pinned v2
 #
 # An engine that answers is used as it is. Otherwise Debian's docker.io is installed if missing and
@@ -94,6 +95,9 @@ down() {
   local pid
   pid=$(cat "$pid_file")
   if kill -0 "$pid" 2>/dev/null; then
+    # Our own engine: its build cache (Compose v2 builds with BuildKit) goes, or its layers, full
+    # copies on vfs, pile up run after run. The images stay; images.py keeps them in check.
+    docker builder prune --all --force >/dev/null 2>&1 || say "could not empty the build cache"
     kill -TERM "$pid"
     local deadline=$((SECONDS + 60))
     while kill -0 "$pid" 2>/dev/null; do
@@ -109,5 +113,5 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   env) echo "DOCKER_CONFIG=$docker_config" ;;
-  *) sed -n '2,12p' "$0" >&2; exit 64 ;;
+  *) sed -n '2,13p' "$0" >&2; exit 64 ;;
 esac

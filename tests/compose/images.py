@@ -9,7 +9,15 @@ The stand-ins start from one Debian bookworm root file system made with debootst
 the one this machine's apt sources name) and carry this machine's CA bundle, as a corporate base
 image does; their builds reach the package registries on the host's network.
 
+Disk: with the vfs storage driver every layer of an image is a full copy of its file system (about
+1 GB for each layer of the Spark image). Before it builds anything, this script removes what earlier
+runs left: stand-ins no longer needed (an older Spark after a version bump) and every image built
+on a stand-in (the stacks' own images, tagged or left untagged by a rebuild); the compose test
+removes those again when it ends. Once the stand-ins are there, it checks that the engine's disk
+has room for the flows.
+
 Run:    python tests/compose/images.py     (one line per image; `make test-compose` runs it)
+        python tests/compose/images.py --remove-builds   (only the removal; the compose test's end)
 Writes: COMPOSE_TEST_CACHE/images.json, {service: {"image": ..., "source": present|pulled|stand-in|missing}}
 """
 
@@ -38,7 +46,10 @@ BASE = "client-tickets-standin/debian:bookworm"
 RELEASE = "bookworm"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 STANDINS = {"producer": "python", "spark": "spark", "redpanda": "redpanda"}  # service -> standins/<dir>
-LABEL = "client-tickets.standin"
+LABEL = "client-tickets.standin"  # images built on a stand-in inherit it
+# Measured on vfs: the stand-ins take 5.7 GB; the two flows then peak at 19 GB more (the stacks'
+# builds, with Compose v2's BuildKit cache), all of which the end of the test gives back.
+ROOM_NEEDED_GB = 20
 
 
 def docker(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -179,13 +190,46 @@ def provide(service: str, image: str) -> str:
     return "stand-in"
 
 
+def remove_builds(keep: set[str]) -> None:
+    """Every image that carries the stand-in label, except the stand-ins named in `keep`: the stack
+    images built on them by earlier runs and stand-ins no longer needed; then the untagged ones."""
+    listed = docker(
+        "images", "--filter", f"label={LABEL}", "--format", "{{.Repository}}:{{.Tag}}", capture_output=True
+    )
+    stale = [name for name in listed.stdout.split() if "<none>" not in name and name not in keep]
+    if stale:
+        docker("rmi", *stale, capture_output=True)
+    pruned = docker("image", "prune", "--force", "--filter", f"label={LABEL}", capture_output=True)
+    freed = re.search(r"Total reclaimed space: (\S+)", pruned.stdout)
+    log.info("removed %d earlier build(s) and untagged layers of %s", len(stale), freed[1] if freed else "0B")
+
+
+def check_room() -> None:
+    """Stops with the reason when the engine's disk cannot hold the flows."""
+    root = docker("info", "--format", "{{.DockerRootDir}}", capture_output=True, check=True).stdout.strip()
+    where = Path(root) if os.access(root, os.X_OK) else Path(root).parent
+    disk = os.statvfs(where)
+    free_gb = disk.f_bavail * disk.f_frsize / 1e9
+    if free_gb < ROOM_NEEDED_GB:
+        raise SystemExit(
+            f"the Docker engine's disk ({root}) has {free_gb:.1f} GB free; the compose test's flows need"
+            f" about {ROOM_NEEDED_GB} GB: remove unused images (docker image prune) or make room"
+        )
+    log.info("%s: %.0f GB free (the flows need about %d GB)", root, free_gb, ROOM_NEEDED_GB)
+
+
 def main() -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     CACHE.mkdir(parents=True, exist_ok=True)
+    needed = set(base_images().values())
+    remove_builds(keep=needed)
+    if sys.argv[1:] == ["--remove-builds"]:
+        return 0
     statuses = {}
     for service, image in base_images().items():
         statuses[service] = {"image": image, "source": provide(service, image)}
         log.info("%-8s %s: %s", service, image, statuses[service]["source"])
+    check_room()
     (CACHE / "images.json").write_text(json.dumps(statuses, indent=2) + "\n")
     return 0
 

@@ -189,6 +189,19 @@ def test_job_stops_cleanly_on_ctrl_c_and_sigterm(broker, topic, tmp_path, signum
     assert restarted.stop() == 0
 
 
+def test_a_killed_job_leaves_no_scratch_files(broker, topic, tmp_path):
+    """A driver killed with SIGKILL cannot clean up: its scratch files must be in a folder we remove."""
+    job = Job(job_env(broker, topic, tmp_path), tmp_path / "job.log").start()
+    produce(broker, topic, 30, seed=16)
+    job.wait_for_total(30)
+    scratch = job.scratch
+    assert scratch is not None
+    assert list(scratch.glob("spark-*/userFiles-*/*.jar")), "Spark's local folder is the job's scratch"
+    assert list(scratch.glob("librocksdbjni*.so")), "the JVM's temporary folder is the job's scratch"
+    job.kill()
+    assert not scratch.exists()
+
+
 def test_the_connector_is_resolved_once_then_loaded_from_its_jars(broker, topic, tmp_path):
     ivy = tmp_path / "ivy"
     if (ROOT / "ivy" / "cache").is_dir():  # a warm Ivy cache, as after any earlier run
