@@ -103,11 +103,12 @@ format: setup ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: setup lint ## everything: lint, unit tests, end-to-end tests on a real local broker, the Docker stack
+test: setup lint ## everything: lint, unit tests, end-to-end tests on a real local broker, the cluster scenarios, the Docker stack
 	$(PY) -m pytest
+	$(MAKE) test-cluster
 	$(MAKE) test-compose
 
-test-cluster: setup ## the five failure scenarios on a 3-node Kafka cluster and a 2-worker Spark cluster of their own (~12 min; not yet in make test)
+test-cluster: setup ## the five failure scenarios on a 3-node Kafka cluster and a 2-worker Spark cluster of their own (~12 min)
 	$(PY) -m pytest -m cluster tests/cluster
 
 test-compose: setup ## the Docker stack run for real, as a user would (starts a Docker engine if none runs; ~10 min)
