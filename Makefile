@@ -16,10 +16,12 @@ DOCKERFILES := producer/Dockerfile spark/Dockerfile redpanda/Dockerfile tests/co
 ifndef COMPOSE
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo docker compose || echo docker-compose)
 endif
+# Both forms of the stack: `make down`, `logs` and `clean` act on whichever runs.
+ALL_STACK_FILES := --file docker-compose.yml --file docker-compose.cluster.yml
 # Compose is only driven where a Docker engine answers.
 DOCKER_ENGINE := $(shell docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help setup run broker-up broker-down produce spark up down logs clean clean-all lint format test test-compose \
+.PHONY: help setup run broker-up broker-down produce spark up up-cluster down logs clean clean-all lint format test test-compose \
 	reliability-report soak bench bench-quick
 
 help: ## list the targets
@@ -63,27 +65,31 @@ up: ## the Docker stack: docker compose up --build, in the background (then: mak
 	$(COMPOSE) up --build --detach
 	@running=$$($(COMPOSE) ps --services --filter status=running); \
 	for line in "console Console: http://localhost:8080" \
+	    "spark-master Spark master UI: http://localhost:8081" \
 	    "spark Spark UI: http://localhost:4040   progress: docker logs -f spark"; do \
 	  if grep -qx "$${line%% *}" <<<"$$running"; then echo "$${line#* }"; fi; \
 	done
 
-down: ## stop the Docker stack (keeps its volumes)
-	$(COMPOSE) down
+up-cluster: ## the cluster form of the Docker stack (docker-compose.cluster.yml over docker-compose.yml): 3 Redpanda brokers, a Spark master and 2 workers
+	COMPOSE_FILE=$${COMPOSE_FILE:-docker-compose.yml:docker-compose.cluster.yml} $(MAKE) up
+
+down: ## stop the Docker stack, either form (keeps its volumes)
+	$(COMPOSE) $(ALL_STACK_FILES) down
 
 logs: ## follow the Docker stack's logs
-	$(COMPOSE) logs --follow
+	$(COMPOSE) $(ALL_STACK_FILES) logs --follow
 
 clean: ## reset everything a run leaves: local broker and cluster, Docker stack and volumes, output, checkpoints, logs (keeps the Ivy and Kafka caches)
 	@$(KAFKA) reset
 	@if [ -x $(PY) ]; then $(PY) scripts/cluster.py down; fi
 ifeq ($(DOCKER_ENGINE),yes)
-	$(COMPOSE) down --volumes --remove-orphans
+	$(COMPOSE) $(ALL_STACK_FILES) down --volumes --remove-orphans
 endif
 	rm -rf data/output data/checkpoints data/logs data/cluster
 
 clean-all: clean ## clean, and delete the downloads too: Ivy cache, Kafka and npm caches, .venv, the stack's images
 ifeq ($(DOCKER_ENGINE),yes)
-	$(COMPOSE) down --rmi local
+	$(COMPOSE) $(ALL_STACK_FILES) down --rmi local
 endif
 	find ivy -mindepth 1 ! -name .gitkeep -delete
 	rm -rf .cache $(VENV)
@@ -96,8 +102,8 @@ lint: setup $(DCLINT) ## ruff; hadolint on the Dockerfiles; the compose file aga
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/hadolint $(DOCKERFILES)
 	@# No top-level name: docker-compose 1.29 rejects it (the project is named after the folder).
-	$(DCLINT) docker-compose.yml --max-warnings 0 --disable-rule services-alphabetical-order \
-		--disable-rule require-project-name-field
+	$(DCLINT) docker-compose.yml docker-compose.cluster.yml --max-warnings 0 \
+		--disable-rule services-alphabetical-order --disable-rule require-project-name-field
 
 format: setup ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
@@ -111,7 +117,7 @@ test: setup lint ## everything: lint, unit tests, end-to-end tests on a real loc
 test-cluster: setup ## the five failure scenarios on a 3-node Kafka cluster and a 2-worker Spark cluster of their own (~12 min)
 	$(PY) -m pytest -m cluster tests/cluster
 
-test-compose: setup ## the Docker stack run for real, as a user would (starts a Docker engine if none runs; ~10 min)
+test-compose: setup ## the Docker stack and its cluster form run for real, as a user would (starts a Docker engine if none runs; ~13 min)
 	tests/compose/engine.sh up
 	@status=0; \
 	$(PY) tests/compose/images.py && $(PY) -m pytest -m compose tests/compose || status=$$?; \

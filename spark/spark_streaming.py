@@ -34,6 +34,10 @@ Environment (also read from an optional `.env` in the working directory):
     BOUNDED                   default false; true = process what the topic holds, then exit
     SPARK_MASTER              default local[*]
     SPARK_DRIVER_MEMORY       default 1g
+    SPARK_DRIVER_HOST         optional: the name executors reach the driver at (it then listens on
+                              every interface); for a client-mode driver in a container
+    SPARK_DRIVER_PORT         optional: the driver's RPC port (default: any free one)
+    SPARK_BLOCK_MANAGER_PORT  optional: the driver's and executors' block-manager port (any free one)
     LOG_LEVEL                 default INFO
 
 Run:    python spark/spark_streaming.py [--bounded]
@@ -100,6 +104,9 @@ class Settings:
     bounded: bool = False
     master: str = "local[*]"
     driver_memory: str = "1g"
+    driver_host: str | None = None
+    driver_port: int | None = None
+    block_manager_port: int | None = None
     log_level: str = "INFO"
 
     @classmethod
@@ -118,6 +125,12 @@ class Settings:
                 problems.append(f"{name}={raw!r} must be a whole number above 0")
                 return default
             return int(raw)
+
+        def port(name: str) -> int | None:
+            number = positive(name, None)
+            if number is not None and number > 65535:
+                problems.append(f"{name}={number} is not a port (1-65535)")
+            return number
 
         bounded = text("BOUNDED", "false").lower()
         if bounded not in TRUE_WORDS | FALSE_WORDS:
@@ -138,6 +151,9 @@ class Settings:
             bounded=bounded in TRUE_WORDS,
             master=text("SPARK_MASTER", cls.master),
             driver_memory=text("SPARK_DRIVER_MEMORY", cls.driver_memory),
+            driver_host=env.get("SPARK_DRIVER_HOST", "").strip() or None,
+            driver_port=port("SPARK_DRIVER_PORT"),
+            block_manager_port=port("SPARK_BLOCK_MANAGER_PORT"),
             log_level=text("LOG_LEVEL", cls.log_level).upper(),
         )
         if settings.dedup_horizon_minutes < 3 * CLOCK_SKEW_MINUTES:
@@ -149,11 +165,26 @@ class Settings:
         return settings
 
 
+def driver_address(settings: Settings) -> dict[str, str]:
+    """Where executors on other machines reach a client-mode driver; empty when Spark may choose."""
+    conf = {}
+    if settings.driver_host is not None:
+        conf["spark.driver.host"] = settings.driver_host
+        conf["spark.driver.bindAddress"] = "0.0.0.0"  # the advertised name resolves to another interface
+    if settings.driver_port is not None:
+        conf["spark.driver.port"] = str(settings.driver_port)
+    if settings.block_manager_port is not None:
+        conf["spark.blockManager.port"] = str(settings.block_manager_port)
+    return conf
+
+
 def create_session(settings: Settings) -> SparkSession:
     """A session with the Kafka connector of the installed pyspark: from the jars an earlier start
     resolved into IVY_DIR, else through Ivy (and then those jars are remembered; see connector.py)."""
     jars = resolved_jars(settings.ivy_dir)
     builder = SparkSession.builder.appName("client-tickets").master(settings.master)
+    for key, value in driver_address(settings).items():
+        builder = builder.config(key, value)
     if jars is not None:
         builder = builder.config("spark.jars", ",".join(str(jar.resolve()) for jar in jars))
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,15 +11,22 @@ from pyspark.sql import SparkSession
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    # Spark's scratch files and the native libraries its JVM unpacks go to pytest's own temporary
+    # folders (it keeps the last three runs): this JVM is killed when the tests end, before it
+    # could delete them from /tmp.
+    scratch = tmp_path_factory.mktemp("spark-scratch")
+    os.environ["SPARK_SUBMIT_OPTS"] = f"-Djava.io.tmpdir={scratch}"  # read when the JVM starts
     session = (
         SparkSession.builder.master("local[2]")
+        .config("spark.local.dir", str(scratch))
         .appName("client-tickets-tests")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .getOrCreate()
     )
+    del os.environ["SPARK_SUBMIT_OPTS"]  # not for the jobs the tests start
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

@@ -1,5 +1,6 @@
 """Readers of the Docker stack's files, shared by the unit cross-checks and the compose runtime test:
-the compose file as compose itself would interpolate it, and the images the Dockerfiles start FROM."""
+the compose file as compose itself would interpolate it, the cluster form as compose would lay
+docker-compose.cluster.yml over it, and the images the Dockerfiles start FROM."""
 
 from __future__ import annotations
 
@@ -12,6 +13,23 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+CLUSTER_FILE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.cluster.yml").read_text())
+
+
+def merged(base: Any, override: Any, key: str = "") -> Any:
+    """`override` laid over `base` as Compose merges files: mappings key by key, `command` and
+    `entrypoint` replaced, other lists (ports, volumes) extended by the entries not already there."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {
+            k: merged(base[k], override[k], k) if k in base and k in override else {**base, **override}[k]
+            for k in {**base, **override}
+        }
+    if isinstance(base, list) and isinstance(override, list) and key not in ("command", "entrypoint"):
+        return base + [item for item in override if item not in base]
+    return override
+
+
+CLUSTER: dict[str, Any] = merged(COMPOSE, CLUSTER_FILE)
 
 
 def interpolate(value: str, env: Mapping[str, str] | None = None) -> str:

@@ -39,6 +39,7 @@ PLUGIN = CACHE / "docker-config" / "cli-plugins" / "docker-compose"
 USER_UID = 1000
 SPARK_UID = 185  # the official image's spark user
 OVERRIDES = ["tests/compose/override.yml"]
+CLUSTER_FILES = ["docker-compose.cluster.yml", "tests/compose/override.cluster.yml"]
 
 
 @dataclass
@@ -49,9 +50,10 @@ class User:
     clone: Path
     home: Path
     compose: list[str]
+    more_files: tuple[str, ...] = ()  # laid over the stack (and the test's overrides)
 
     def env(self) -> dict[str, str]:
-        files = ["docker-compose.yml", *OVERRIDES]
+        files = ["docker-compose.yml", *OVERRIDES, *self.more_files]
         images = json.loads((CACHE / "images.json").read_text())
         if images["console"]["source"] == "missing":
             files.append("tests/compose/no-console.yml")
@@ -194,7 +196,7 @@ def no_stack_running() -> None:
     ensure_connector_in_ivy()
 
 
-def user_with(tool: list[str], uid: int, name: str) -> User:
+def user_with(tool: list[str], uid: int, name: str, more_files: tuple[str, ...] = ()) -> User:
     # Not under pytest's tmp_path: its parents are private to root, and the user must reach it.
     where = CACHE / "flows" / name
     if where.exists():
@@ -204,16 +206,25 @@ def user_with(tool: list[str], uid: int, name: str) -> User:
         (home / ".docker" / "cli-plugins").mkdir(parents=True)
         (home / ".docker" / "cli-plugins" / "docker-compose").symlink_to(PLUGIN)
     home.mkdir(parents=True, exist_ok=True)
-    return User(uid=uid, clone=make_clone(where, uid), home=home, compose=tool)
+    return User(uid=uid, clone=make_clone(where, uid), home=home, compose=tool, more_files=more_files)
 
 
 TOOLS = {"compose-v2": ["docker", "compose"], "docker-compose-1.29": ["docker-compose"]}
 
 
 @pytest.mark.parametrize("tool", TOOLS)
-def test_the_compose_file_is_valid_for_the_tool(tool):
+def test_the_compose_files_are_valid_for_the_tool(tool):
     user = user_with(TOOLS[tool], 0, f"config-{tool}")
     user.run(*user.compose, "--file", "docker-compose.yml", "config", "--quiet")
+    user.run(
+        *user.compose,
+        "--file",
+        "docker-compose.yml",
+        "--file",
+        "docker-compose.cluster.yml",
+        "config",
+        "--quiet",
+    )
 
 
 def test_uid_1000_has_no_passwd_entry_in_the_images():
@@ -295,3 +306,35 @@ def test_docker_compose_1_29_with_data_owned_by_root(take_down):
     user = user_with(TOOLS["docker-compose-1.29"], 0, "docker-compose-1.29")
     take_down.append(user)
     the_readme_flow(user, job_uid=SPARK_UID, reset_with_down_v=False)
+
+
+def test_the_cluster_form_with_compose_v2(take_down):
+    """docker-compose.cluster.yml: three brokers, the topic at replication factor 3, a Spark master
+    and two workers whose executors run the job's tasks; one broker stopped loses nothing."""
+    user = user_with(TOOLS["compose-v2"], USER_UID, "cluster", more_files=tuple(CLUSTER_FILES))
+    take_down.append(user)
+    shown = user.run("make", "up-cluster")
+    assert "Spark master UI: http://localhost:8081" in shown
+
+    wait_for_line("spark", "200/200 tickets counted", timeout=600)
+    user.record("$ docker logs spark", docker_logs("spark"))
+    assert total(user.clone) == 200
+    assert part_file(user.clone).stat().st_uid == USER_UID
+    topic = spark_streaming.Settings().topic
+    described = user.stack("exec", "-T", "redpanda", "rpk", "topic", "describe", topic)
+    assert re.search(r"ReplicationFactor:\s*3\b|REPLICAS\s+3\b", described), described
+    for worker in ("spark-worker-1", "spark-worker-2"):
+        assert "Asked to launch executor" in user.stack("logs", worker), f"{worker} ran no executor"
+
+    user.stack("stop", "redpanda-2")  # one of three brokers down: the others hold every partition
+    assert "sent 200/200, acknowledged 200" in user.stack("run", "--rm", "-e", "TICKET_SEED=7", "producer")
+    wait_for_line("spark", "400/400 tickets counted", timeout=300)
+    user.record("$ docker logs spark", docker_logs("spark"))
+    assert total(user.clone) == 400
+
+    user.run("make", "clean")
+    assert containers("spark", "producer") == []
+    for kind in ("ps --all", "volume ls"):
+        listing = ["docker", *kind.split(), "--quiet", f"--filter=label={PROJECT}=client-tickets"]
+        left = subprocess.run(listing, capture_output=True, text=True, check=True).stdout.split()
+        assert left == [], f"make clean leaves {kind}: {left}"

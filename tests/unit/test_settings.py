@@ -77,6 +77,21 @@ def test_job_reads_its_variables():
     assert settings.bounded
 
 
+def test_a_driver_for_executors_elsewhere_gets_its_address_and_ports():
+    settings = spark_streaming.Settings.from_env(
+        {"SPARK_DRIVER_HOST": "spark", "SPARK_DRIVER_PORT": "7078", "SPARK_BLOCK_MANAGER_PORT": "7079"}
+    )
+    assert spark_streaming.driver_address(settings) == {
+        "spark.driver.host": "spark",
+        "spark.driver.bindAddress": "0.0.0.0",
+        "spark.driver.port": "7078",
+        "spark.blockManager.port": "7079",
+    }
+    assert spark_streaming.driver_address(spark_streaming.Settings()) == {}  # local[*]: Spark chooses
+    with pytest.raises(spark_streaming.ConfigError, match=r"SPARK_DRIVER_PORT=70780 is not a port"):
+        spark_streaming.Settings.from_env({"SPARK_DRIVER_PORT": "70780"})
+
+
 def test_job_reports_every_problem_at_once():
     with pytest.raises(spark_streaming.ConfigError) as error:
         spark_streaming.Settings.from_env({"MAX_OFFSETS_PER_TRIGGER": "0", "BOUNDED": "maybe"})

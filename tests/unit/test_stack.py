@@ -17,7 +17,7 @@ from typing import Any
 import pyspark
 import pytest
 import spark_streaming
-from stackfiles import COMPOSE, ROOT, arg_default, dockerfile, from_image, interpolate
+from stackfiles import CLUSTER, CLUSTER_FILE, COMPOSE, ROOT, arg_default, dockerfile, from_image, interpolate
 
 import producer
 
@@ -120,7 +120,11 @@ def test_every_variable_is_documented_in_env_example():
     documented = documented_variables()
     read = set().union(*(variables_read_by(service) for service in SETTINGS))
     kafka_sh = set(re.findall(r"\$\{([A-Z_]+):-", (ROOT / "local-kafka" / "kafka.sh").read_text()))
-    compose_lines = (ROOT / "docker-compose.yml").read_text().splitlines()
+    compose_lines = [
+        line
+        for name in ("docker-compose.yml", "docker-compose.cluster.yml")
+        for line in (ROOT / name).read_text().splitlines()
+    ]
     code = "\n".join(line for line in compose_lines if not line.lstrip().startswith("#"))
     interpolated = set(re.findall(r"\$\{(\w+)", code))
     assert read - documented == set()
@@ -216,12 +220,118 @@ def test_the_seeds_monitoring_commands_find_their_containers(service):
     assert SERVICES[service]["container_name"] == service  # docker logs -f producer / spark
 
 
-def test_the_file_is_valid_for_docker_compose_1_29_too():
+@pytest.mark.parametrize(
+    ("name", "compose"), [("docker-compose.yml", COMPOSE), ("docker-compose.cluster.yml", CLUSTER_FILE)]
+)
+def test_the_file_is_valid_for_docker_compose_1_29_too(name, compose):
     # docker-compose 1.29 (Debian 12, Ubuntu 22.04) rejects a top-level `name:`; both tools also
     # check the file with their own `config` in the compose runtime test.
-    assert set(COMPOSE) <= {"services", "volumes", "networks"} | {k for k in COMPOSE if k.startswith("x-")}
+    assert set(compose) <= {"services", "volumes", "networks"} | {k for k in compose if k.startswith("x-")}
     # nor can it interpolate ${A:-${B}}: the job would get the text "${B}"
-    assert not re.search(r"\$\{[^}]*\$\{", (ROOT / "docker-compose.yml").read_text())
+    assert not re.search(r"\$\{[^}]*\$\{", (ROOT / name).read_text())
+
+
+# --- the cluster form: docker-compose.cluster.yml laid over docker-compose.yml -----------------------
+
+CLUSTER_SERVICES: dict[str, dict[str, Any]] = CLUSTER["services"]
+BROKERS = [name for name in CLUSTER_SERVICES if re.fullmatch(r"redpanda(-\d+)?", name)]
+SPARK_DAEMONS = [name for name in CLUSTER_SERVICES if name.startswith("spark-")]
+
+
+def flag(command: list[str], name: str) -> str:
+    """The value of `--name=value` or `--name value` in a command."""
+    for i, item in enumerate(command):
+        if item.startswith(f"{name}="):
+            return item.split("=", 1)[1]
+        if item == name:
+            return command[i + 1]
+    raise AssertionError(f"no {name} in {command}")
+
+
+def not_shared_with_the_driver(compose: dict, service: str) -> Iterator[str]:
+    """Folders the job's tasks write (the checkpoint with its state) that `service` does not see at
+    the driver's path, from the same host folder."""
+    driver = compose["services"]["spark"]
+    settings = spark_streaming.Settings.from_env(environment(compose, "spark"))
+    for path in (settings.checkpoint_dir, settings.output_dir):
+        mount = next(v for v in driver["volumes"] if path.is_relative_to(v.split(":")[1]))
+        if mount not in compose["services"][service].get("volumes", []):
+            yield f"{service} does not mount {mount}: its executors cannot write {path}"
+
+
+def test_the_cluster_stack_has_no_problems():
+    assert list(unknown_variables(CLUSTER)) == []
+    assert list(paths_outside_volumes(CLUSTER)) == []
+    assert [
+        problem for daemon in SPARK_DAEMONS for problem in not_shared_with_the_driver(CLUSTER, daemon)
+    ] == []
+
+
+def test_a_worker_without_the_data_folder_is_caught():
+    broken = copy.deepcopy(CLUSTER)
+    broken["services"]["spark-worker-2"]["volumes"] = []
+    assert len(list(not_shared_with_the_driver(broken, "spark-worker-2"))) == 2
+
+
+def test_three_brokers_one_founder_and_every_client_knows_all_three():
+    assert len(BROKERS) == 3
+    founder = flag(CLUSTER_SERVICES["redpanda"]["command"], "--advertise-rpc-addr")
+    internal = []
+    for broker in BROKERS:
+        command = CLUSTER_SERVICES[broker]["command"]
+        seeds = [item for item in command if item.startswith("--seeds")]
+        assert seeds == ([] if broker == "redpanda" else [f"--seeds={founder}"])
+        advertised = dict(item.split("://") for item in flag(command, "--advertise-kafka-addr").split(","))
+        internal.append(advertised["internal"])
+        external_port = advertised["external"].split(":")[1]
+        assert f"127.0.0.1:{external_port}:{external_port}" in CLUSTER_SERVICES[broker]["ports"]
+        assert flag(command, "--rpc-addr") == flag(command, "--advertise-rpc-addr") == f"{broker}:33145"
+    everyone = ",".join(internal)
+    for service in ("producer", "spark"):
+        assert environment(CLUSTER, service)["KAFKA_BOOTSTRAP_SERVERS"] == everyone
+    assert environment(CLUSTER, "console")["KAFKA_BROKERS"] == everyone
+    init = environment(CLUSTER, "topic-init")
+    assert init["RPK_BROKERS"] == everyone
+    assert init["TOPIC_REPLICAS"] == str(len(BROKERS))
+    assert {b: {"condition": "service_healthy"} for b in BROKERS} == CLUSTER_SERVICES["topic-init"][
+        "depends_on"
+    ]
+
+
+def test_the_workers_reach_the_master_and_the_executors_reach_the_driver():
+    master = CLUSTER_SERVICES["spark-master"]["command"]
+    url = f"spark://{flag(master, '--host')}:{flag(master, '--port')}"
+    driver = environment(CLUSTER, "spark")
+    assert driver["SPARK_MASTER"] == url
+    for worker in ("spark-worker-1", "spark-worker-2"):
+        command = CLUSTER_SERVICES[worker]["command"]
+        assert command[-1] == url and flag(command, "--host") == worker
+        assert command[:2] == ["spark-class", "org.apache.spark.deploy.worker.Worker"]
+    assert driver["SPARK_DRIVER_HOST"] == CLUSTER_SERVICES["spark"]["container_name"] == "spark"
+    settings = spark_streaming.Settings.from_env(driver)
+    assert (settings.driver_port, settings.block_manager_port) == (7078, 7079)
+    assert "spark-class" in (ROOT / "spark" / "docker-entrypoint.sh").read_text()
+
+
+def test_the_cluster_publishes_on_loopback_without_clashes():
+    published: dict[int, str] = {}
+    for name, service in CLUSTER_SERVICES.items():
+        for port in service.get("ports", []):
+            host, host_port, _ = port.split(":")
+            assert host == "127.0.0.1", f"{name} publishes {port} beyond this machine"
+            assert int(host_port) not in published, (
+                f"{name} and {published[int(host_port)]} both take {host_port}"
+            )
+            published[int(host_port)] = name
+    assert published[8080] == "console"
+    webui = flag(CLUSTER_SERVICES["spark-master"]["command"], "--webui-port")
+    (master_ui,) = CLUSTER_SERVICES["spark-master"]["ports"]
+    assert master_ui.endswith(f":{webui}")
+
+
+def test_the_spark_daemons_run_the_jobs_image_at_the_pinned_version():
+    for daemon in SPARK_DAEMONS:
+        assert CLUSTER_SERVICES[daemon]["build"] == CLUSTER_SERVICES["spark"]["build"]
 
 
 # --- .env.example: a copy of it changes nothing ---------------------------------------------------
