@@ -297,9 +297,10 @@ query.awaitTermination()
 def test_9_a_checkpoint_of_another_query_is_refused(broker, topic, workdir):
     produce(broker, topic, 50, seed=2001)
     checkpoint = workdir / "checkpoint"
+    scratch = {"SPARK_LOCAL_DIRS": str(workdir), "SPARK_SUBMIT_OPTS": f"-Djava.io.tmpdir={workdir}"}
     subprocess.run(
         [sys.executable, "-c", OTHER_QUERY, str(ROOT / "spark")],
-        env=job_env(broker, topic, workdir),
+        env={**job_env(broker, topic, workdir), **scratch},  # its JVM is killed at exit: no files in /tmp
         cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=(workdir / "other_query.log").open("w"),
