@@ -109,7 +109,7 @@ format: setup ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: setup lint ## everything: lint, unit tests, end-to-end tests on a real local broker, the cluster scenarios, the Docker stack
+test: setup lint ## everything: lint, unit tests, end-to-end and security tests on real local brokers, the cluster scenarios, the Docker stack
 	$(PY) -m pytest
 	$(MAKE) test-cluster
 	$(MAKE) test-compose

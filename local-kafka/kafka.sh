@@ -16,6 +16,12 @@
 # Environment: KAFKA_NODES (1), KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_STATE_DIR
 # (data/kafka), KAFKA_TOPIC (client_tickets), KAFKA_PARTITIONS (3), KAFKA_CACHE_DIR (.cache/kafka),
 # KAFKA_HEAP (512m a node).
+#
+# Secured (KAFKA_SECURITY_DIR set, made by certs.sh plus a file `scram-users` of "name password"
+# lines, the first being the broker's own super user): clients get one SASL_SSL listener
+# (SCRAM-SHA-512 or -256, TLS with the certificate for localhost) and only what ACLs allow them;
+# the nodes advertise localhost, and the tools here connect as the super user
+# (KAFKA_SECURITY_DIR/admin.properties).
 set -euo pipefail
 
 # Variables from ./.env that the environment does not set already, as the Python programs read it.
@@ -39,6 +45,8 @@ replicas=$((nodes < 3 ? nodes : 3))
 min_isr=$((replicas < 2 ? 1 : 2))
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
 lib_dir=${KAFKA_CACHE_DIR:-$root/.cache/kafka}/$version/lib
+security_dir=${KAFKA_SECURITY_DIR:+$(cd "$KAFKA_SECURITY_DIR" && pwd)}
+host=$([ -n "$security_dir" ] && echo localhost || echo 127.0.0.1)  # a secured node's certificate names localhost
 
 say() { echo "local-kafka: $*" >&2; }
 
@@ -47,7 +55,7 @@ node_controller_port() { echo $((controller_port + 2 * ($1 - 1))); }
 node_dir() { echo "$state_dir/node-$1"; }
 bootstrap() {
   local i list=()
-  for ((i = 1; i <= nodes; i++)); do list+=("127.0.0.1:$(node_port "$i")"); done
+  for ((i = 1; i <= nodes; i++)); do list+=("$host:$(node_port "$i")"); done
   (IFS=,; echo "${list[*]}")
 }
 voters() {
@@ -68,6 +76,61 @@ install() {
 java_tool() {  # java_tool CLASS ARGS... : a Kafka class on the cached classpath, logging at WARN
   java -Xmx256m -cp "$lib_dir/*" -Dlog4j2.configurationFile="$here/log4j2.yaml" \
     -Dkafka.log.level=WARN "$@"
+}
+
+client_tool() {  # client_tool CLASS ARGS... : a Kafka client tool, as the super user when secured
+  if [ -n "$security_dir" ]; then
+    java_tool "$@" --command-config "$security_dir/admin.properties"
+  else
+    java_tool "$@"
+  fi
+}
+
+scram_user() { sed -n "${1}p" "$security_dir/scram-users" | cut -d' ' -f"$2"; }  # scram_user LINE FIELD
+
+secured_properties() {  # secured_properties NODE : what a secured node adds to server.properties
+  cat <<PROPERTIES
+
+# --- KAFKA_SECURITY_DIR: clients only over SASL_SSL, and only what ACLs allow them ---
+listeners=SASL_SSL://127.0.0.1:$(node_port "$1"),CONTROLLER://127.0.0.1:$(node_controller_port "$1")
+advertised.listeners=SASL_SSL://localhost:$(node_port "$1")
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+inter.broker.listener.name=SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$(jaas "$(scram_user 1 1)" "$(scram_user 1 2)")
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=$(jaas "$(scram_user 1 1)" "$(scram_user 1 2)")
+ssl.keystore.type=PEM
+ssl.keystore.location=$security_dir/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$security_dir/ca.pem
+ssl.client.auth=requested
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+# ANONYMOUS: the nodes themselves on the CONTROLLER listener, bound to 127.0.0.1 and serving no
+# client requests.
+super.users=User:$(scram_user 1 1);User:ANONYMOUS
+PROPERTIES
+}
+
+jaas() { echo "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$1\" password=\"$2\";"; }
+
+write_admin_properties() {
+  cat >"$security_dir/admin.properties" <<PROPERTIES
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=$(jaas "$(scram_user 1 1)" "$(scram_user 1 2)")
+ssl.truststore.type=PEM
+ssl.truststore.location=$security_dir/ca.pem
+PROPERTIES
+}
+
+scram_arguments() {  # every user of scram-users, for StorageTool format
+  local name password
+  while read -r name password; do
+    [ -n "$name" ] && printf -- '--add-scram\nSCRAM-SHA-512=[name=%s,password=%s]\n--add-scram\nSCRAM-SHA-256=[name=%s,password=%s]\n' \
+      "$name" "$password" "$name" "$password"
+  done <"$security_dir/scram-users"
 }
 
 running_pid() {  # running_pid NODE : prints the node's pid when it is alive
@@ -93,9 +156,14 @@ start_node() {  # start_node NODE CLUSTER_ID
     -e "s|@CONTROLLER_PORT@|$(node_controller_port "$1")|g" -e "s|@LOG_DIR@|$dir/data|g" \
     -e "s|@REPLICAS@|$replicas|g" -e "s|@MIN_ISR@|$min_isr|g" \
     "$here/server.properties" >"$dir/server.properties"
+  local scram=()
+  if [ -n "$security_dir" ]; then
+    secured_properties "$1" >>"$dir/server.properties"  # a key given twice: the last one counts
+    mapfile -t scram < <(scram_arguments)
+  fi
   if [ ! -f "$dir/data/meta.properties" ]; then
     java_tool kafka.tools.StorageTool format --ignore-formatted --cluster-id "$2" \
-      --config "$dir/server.properties" >/dev/null
+      --config "$dir/server.properties" "${scram[@]}" >/dev/null
   fi
   # setsid: the broker outlives this shell and ignores the terminal's Ctrl-C; `down` stops it.
   setsid java -Xms"${KAFKA_HEAP:-512m}" -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseG1GC \
@@ -109,6 +177,7 @@ up() {
   install
   local i pid cluster_id_file=$state_dir/cluster-id
   [ -f "$cluster_id_file" ] || java_tool kafka.tools.StorageTool random-uuid >"$cluster_id_file"
+  [ -z "$security_dir" ] || write_admin_properties
   # Every node first, then the waits: a node of a cluster serves only once a quorum of them runs.
   for ((i = 1; i <= nodes; i++)); do
     if pid=$(running_pid "$i"); then
@@ -134,10 +203,10 @@ up() {
 }
 
 create_topic() {
-  java_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" \
+  client_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" \
     --create --if-not-exists --topic "$1" --partitions "$partitions" --replication-factor "$replicas" \
     2>&1 | grep -v -e 'collide' -e '^Created topic' >&2 || true
-  java_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" \
+  client_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" \
     --describe --topic "$1" >/dev/null
 }
 
@@ -198,6 +267,6 @@ case "${1:-}" in
   status) status ;;
   bootstrap) bootstrap ;;
   topic) create_topic "${2:-$topic}" ;;
-  tool) shift; install; java_tool "$@" ;;
+  tool) shift; install; client_tool "$@" ;;
   *) sed -n '2,20p' "$0" >&2; exit 64 ;;
 esac

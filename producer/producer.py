@@ -8,10 +8,12 @@ Environment (also read from an optional `.env` in the working directory):
     TICKETS_PER_SECOND       rate limit, default 0 (as fast as the broker takes them)
     PRODUCER_LEDGER          optional path: write the acknowledged ids as JSON lines {"ticket_id", "type"}
     LOG_LEVEL                default INFO
+    KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*: TLS and SASL, as common/kafka_security.py says
 
 Run:    python producer/producer.py
 Prints: one summary line (sent / acknowledged / failed, per type); exits 1 if any send failed,
-        2 on bad configuration or an unreachable broker. SIGTERM stops sending, flushes, and exits 0.
+        2 on bad configuration, an unreachable broker, refused credentials or a missing WRITE
+        permission. SIGTERM stops sending, flushes, and exits 0.
 Waits:  at most 130 s (DELIVERY_TIMEOUT_MS + ACK_GRACE_SECONDS) for the acknowledgements; a ticket not
         acknowledged by then is reported as failed, with the reason (e.g. brokers down: not enough
         in-sync replicas to acknowledge a write), and sending the same seed again is safe.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -36,6 +39,9 @@ from dotenv import load_dotenv
 from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 from tickets import Ticket, encode_ticket, generate_tickets
+
+sys.path.append(str(Path(__file__).resolve().parent.parent / "common"))  # in the image: beside this file
+from kafka_security import KafkaSecurity, diagnose
 
 log = logging.getLogger("producer")
 
@@ -53,6 +59,7 @@ class Settings:
     tickets_per_second: float = 0.0
     ledger_path: Path | None = None
     log_level: str = "INFO"
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -80,6 +87,7 @@ class Settings:
             tickets_per_second=number("TICKETS_PER_SECOND", cls.tickets_per_second, float, 0),
             ledger_path=Path(env["PRODUCER_LEDGER"]) if env.get("PRODUCER_LEDGER") else None,
             log_level=env.get("LOG_LEVEL", "").strip().upper() or cls.log_level,
+            security=KafkaSecurity.from_env(env, problems),
         )
         if not isinstance(logging.getLevelName(settings.log_level), int):
             problems.append(f"LOG_LEVEL={settings.log_level!r} is not a logging level")
@@ -134,6 +142,21 @@ class KafkaUnavailableError(RuntimeError):
     """The broker or the topic cannot be reached; the message says what to check."""
 
 
+class CredentialsRefused(logging.Handler):
+    """Catches the broker's refusal of the credentials in the Kafka client's log: the client only
+    logs it, and then raises a time-out for the bootstrap as it would with no broker at all."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.refusal: str | None = None  # the broker's words
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "AuthenticationFailed" in message or "UnsupportedSaslMechanism" in message:
+            said = re.sub(r" \(backoff [^)]*\)$", "", message)  # "... [Error 58] NameError: words"
+            self.refusal = said.rsplit("Error: ", 1)[-1] if "Error: " in said else said.rsplit(" ", 1)[-1]
+
+
 DELIVERY_TIMEOUT_MS = 120_000  # the client retries a batch until then
 ACK_GRACE_SECONDS = 10  # beyond it: kafka-python does not expire batches it cannot send at all
 
@@ -153,6 +176,11 @@ def producer_config() -> dict[str, object]:
 
 def connect(settings: Settings) -> KafkaProducer:
     """An idempotent producer (acks=all) that has already seen the topic's partitions."""
+    if settings.security.mechanism == "AWS_MSK_IAM" and "AWS_REGION" in os.environ:
+        # kafka-python's IAM login asks botocore, which reads the region from AWS_DEFAULT_REGION only.
+        os.environ.setdefault("AWS_DEFAULT_REGION", os.environ["AWS_REGION"])
+    refused = CredentialsRefused()
+    logging.getLogger("kafka").addHandler(refused)
     try:
         producer = KafkaProducer(
             bootstrap_servers=settings.bootstrap_servers.split(","),
@@ -160,13 +188,12 @@ def connect(settings: Settings) -> KafkaProducer:
             bootstrap_timeout_ms=10_000,
             max_block_ms=10_000,  # the longest send() may wait for metadata or buffer space
             **producer_config(),
+            **settings.security.kafka_python_config(),
         )
     except KafkaTimeoutError as err:
-        raise KafkaUnavailableError(
-            f"cannot reach Kafka at {settings.bootstrap_servers}: is the broker running "
-            "(make broker-up, or the redpanda service) and is KAFKA_BOOTSTRAP_SERVERS right "
-            "for where this runs?"
-        ) from err
+        raise KafkaUnavailableError(unreachable_cause(settings, refused.refusal)) from err
+    finally:
+        logging.getLogger("kafka").removeHandler(refused)
     try:
         producer.partitions_for(settings.topic)
     except KafkaTimeoutError as err:
@@ -218,6 +245,17 @@ def send_all(
     return summary
 
 
+def unreachable_cause(settings: Settings, refusal: str | None) -> str:
+    """Why the client could not bootstrap: refused credentials, a TLS mismatch, or no broker."""
+    servers = settings.bootstrap_servers
+    if problem := diagnose(servers, settings.security, refusal):
+        return f"cannot connect to Kafka at {servers}: {problem}"
+    return (
+        f"cannot reach Kafka at {servers}: is the broker running (make broker-up, or the redpanda "
+        "service) and is KAFKA_BOOTSTRAP_SERVERS right for where this runs?"
+    )
+
+
 def unanswered(bootstrap_servers: str) -> list[str]:
     """The brokers of the list that do not accept a connection."""
     down = []
@@ -230,10 +268,21 @@ def unanswered(bootstrap_servers: str) -> list[str]:
     return down
 
 
+def not_allowed(summary: Summary) -> bool:
+    """Whether the brokers refused the writes for want of a permission (an ACL)."""
+    return any("AuthorizationFailed" in reason for reason in summary.failed.values())
+
+
 def failure_cause(settings: Settings, summary: Summary) -> str:
     """Why tickets were not acknowledged, in words an operator can act on."""
     reasons = Counter(reason.split("(", 1)[0] for reason in summary.failed.values())
     errors = ", ".join(f"{name} x{count}" for name, count in reasons.most_common(3)) or "none reported"
+    if not_allowed(summary):
+        refused = next(reason for reason in summary.failed.values() if "AuthorizationFailed" in reason)
+        return (
+            f"{settings.security.describe()} may not write to topic {settings.topic!r} ({refused}): "
+            "grant the user WRITE on the topic (an ACL), or use the user that has it"
+        )
     down = unanswered(settings.bootstrap_servers)
     servers = len(settings.bootstrap_servers.split(","))
     if down:
@@ -334,7 +383,7 @@ def main() -> int:
             summary.sent - len(summary.acked),
             failure_cause(settings, summary),
         )
-        return 1
+        return 2 if not_allowed(summary) else 1
     return 0
 
 

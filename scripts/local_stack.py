@@ -88,18 +88,22 @@ def run_script(
 @dataclass
 class Broker:
     """Local Kafka: `nodes` processes on ports port, port+2, ... (controllers on port+1, port+3, ...).
-    A field left None is what the environment (or ./.env) says, else local-kafka/kafka.sh's default."""
+    A field left None is what the environment (or ./.env) says, else local-kafka/kafka.sh's default.
+    With `security_dir` (local-kafka/certs.sh's files and `scram-users`), clients get SASL_SSL only,
+    at localhost, the name on the nodes' certificate."""
 
     port: int | None = None
     state_dir: Path | None = None
     nodes: int | None = None
     quiet: bool = True  # capture the script's messages instead of showing them
+    security_dir: Path | None = None
 
     @property
     def bootstrap(self) -> str:
         if self.port is None:
             return self.kafka_sh("bootstrap").stdout.strip()
-        return ",".join(f"127.0.0.1:{self.node_port(n)}" for n in range(1, (self.nodes or 1) + 1))
+        host = "127.0.0.1" if self.security_dir is None else "localhost"
+        return ",".join(f"{host}:{self.node_port(n)}" for n in range(1, (self.nodes or 1) + 1))
 
     def node_port(self, node: int) -> int:
         assert self.port is not None
@@ -115,6 +119,8 @@ class Broker:
             env["KAFKA_CONTROLLER_PORT"] = str(self.port + 1)
         if self.state_dir is not None:
             env["KAFKA_STATE_DIR"] = str(self.state_dir)
+        if self.security_dir is not None:
+            env["KAFKA_SECURITY_DIR"] = str(self.security_dir)
         return env
 
     def kafka_sh(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

@@ -39,14 +39,17 @@ Environment (also read from an optional `.env` in the working directory):
     SPARK_DRIVER_PORT         optional: the driver's RPC port (default: any free one)
     SPARK_BLOCK_MANAGER_PORT  optional: the driver's and executors' block-manager port (any free one)
     LOG_LEVEL                 default INFO
+    KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*: TLS and SASL, as common/kafka_security.py says;
+                              they become the Kafka source's kafka.* options
 
 Run:    python spark/spark_streaming.py [--bounded]
 Logs:   one line per micro-batch on stderr: rows in = counted + duplicates + quarantined, rows/s,
         tickets counted so far (spark/progress.py).
 Stops:  on SIGTERM or Ctrl-C, after the running micro-batch, keeping the checkpoint consistent.
-Exits:  0 when stopped or drained (bounded), 1 when the query failed, 2 on bad configuration,
-        3 when CHECKPOINT_DIR belongs to an incompatible version of the query, is incomplete, or is
-        ahead of the topic (the topic was deleted or recreated since).
+Exits:  0 when stopped or drained (bounded), 1 when the query failed, 2 on bad configuration or
+        when Kafka refuses the job (TLS, authentication, no READ permission on the topic), 3 when
+        CHECKPOINT_DIR belongs to an incompatible version of the query, is incomplete, or is ahead of
+        the topic (the topic was deleted or recreated since).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from broker_watch import BrokerWatch, quiet_kafka_clients
@@ -74,6 +77,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 from sink import MissingCountsError, VerdictSink
 from transforms import CLOCK_SKEW_MINUTES, first_copies, parse_tickets
+
+sys.path.append(str(Path(__file__).resolve().parent.parent / "common"))  # in the image: beside this file
+from kafka_security import KafkaSecurity, diagnose, tls_mismatch
 
 log = logging.getLogger("spark_streaming")
 
@@ -108,6 +114,7 @@ class Settings:
     driver_port: int | None = None
     block_manager_port: int | None = None
     log_level: str = "INFO"
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -155,6 +162,7 @@ class Settings:
             driver_port=port("SPARK_DRIVER_PORT"),
             block_manager_port=port("SPARK_BLOCK_MANAGER_PORT"),
             log_level=text("LOG_LEVEL", cls.log_level).upper(),
+            security=KafkaSecurity.from_env(env, problems),
         )
         if settings.dedup_horizon_minutes < 3 * CLOCK_SKEW_MINUTES:
             problems.append(f"DEDUP_HORIZON_MINUTES must be at least {3 * CLOCK_SKEW_MINUTES}")
@@ -179,16 +187,18 @@ def driver_address(settings: Settings) -> dict[str, str]:
 
 
 def create_session(settings: Settings) -> SparkSession:
-    """A session with the Kafka connector of the installed pyspark: from the jars an earlier start
-    resolved into IVY_DIR, else through Ivy (and then those jars are remembered; see connector.py)."""
-    jars = resolved_jars(settings.ivy_dir)
+    """A session with the Kafka connector of the installed pyspark (and the login module's jar the
+    security settings need): from the jars an earlier start resolved into IVY_DIR, else through Ivy
+    (and then those jars are remembered; see connector.py)."""
+    extras = settings.security.java_packages()
+    jars = resolved_jars(settings.ivy_dir, extras)
     builder = SparkSession.builder.appName("client-tickets").master(settings.master)
     for key, value in driver_address(settings).items():
         builder = builder.config(key, value)
     if jars is not None:
         builder = builder.config("spark.jars", ",".join(str(jar.resolve()) for jar in jars))
     else:
-        builder = builder.config("spark.jars.packages", KAFKA_CONNECTOR).config(
+        builder = builder.config("spark.jars.packages", ",".join((KAFKA_CONNECTOR, *extras))).config(
             "spark.jars.ivy", str(settings.ivy_dir.resolve())
         )
     session = (
@@ -206,7 +216,7 @@ def create_session(settings: Settings) -> SparkSession:
     )
     session.sparkContext.setLogLevel("WARN")
     if jars is None:
-        remember_jars(settings.ivy_dir, session.sparkContext.getConf().get("spark.jars", ""))
+        remember_jars(settings.ivy_dir, session.sparkContext.getConf().get("spark.jars", ""), extras)
     return session
 
 
@@ -218,6 +228,7 @@ def read_kafka(spark: SparkSession, settings: Settings) -> DataFrame:
         .option("subscribe", settings.topic)
         .option("startingOffsets", "earliest")
         .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+        .options(**settings.security.spark_kafka_options())
         .load()
     )
     # (key, value, topic, partition, offset, timestamp, timestampType)
@@ -270,6 +281,29 @@ def topic_behind_checkpoint(err: StreamingQueryException) -> str | None:
     return f"partition {partition} at {end}, checkpoint at {checkpointed}"
 
 
+def refused_by_kafka(err: StreamingQueryException, settings: Settings) -> str | None:
+    """Why Kafka refused the job, when it did: its TLS handshake, its login, or its permission to
+    read the topic; None for any other failure."""
+    said = str(err)
+    if "TopicAuthorizationException" in said or "GroupAuthorizationException" in said:
+        return (
+            f"{settings.security.describe()} may not read topic {settings.topic!r} (topic authorization "
+            "failed): grant the user READ on the topic (an ACL), or use the user that has it"
+        )
+    if match := re.search(
+        r"UnsupportedSaslMechanismException: (.+?)(?: SQLSTATE: \w+)?$", said, re.MULTILINE
+    ):
+        return (
+            f"the broker does not offer the login the job asks for ({match[1]}): check KAFKA_SASL_MECHANISM"
+        )
+    if "SaslAuthenticationException" in said:
+        match = re.search(r"SaslAuthenticationException: (.+?)(?: SQLSTATE: \w+)?$", said, re.MULTILINE)
+        return diagnose(settings.bootstrap_servers, settings.security, match[1] if match else None)
+    if "SslAuthenticationException" in said or "SSLHandshakeException" in said:
+        return tls_mismatch(settings.bootstrap_servers, settings.security) or "the TLS handshake failed"
+    return None
+
+
 def install_stop_handlers(stop: threading.Event) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -297,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("py4j").setLevel(logging.WARNING)
 
+    # A TLS setting the broker does not share fails here, in one line, rather than after Spark's start
+    # and a minute of the Kafka client's retries (an unreachable broker is waited for: it may come).
+    if (mismatch := tls_mismatch(settings.bootstrap_servers, settings.security)) is not None:
+        log.error("Kafka at %s refuses the job: %s", settings.bootstrap_servers, mismatch)
+        return 2
     try:
         claim_checkpoint(settings.checkpoint_dir)
     except IncompatibleCheckpointError as err:
@@ -315,9 +354,10 @@ def main(argv: list[str] | None = None) -> int:
         ProgressLog(QUERY, sink.verdicts, settings.expected_tickets, settings.progress_file)
     )
     log.info(
-        "reading %r at %s (%s); counts to %s, quarantine to %s, checkpoints in %s",
+        "reading %r at %s over %s (%s); counts to %s, quarantine to %s, checkpoints in %s",
         settings.topic,
         settings.bootstrap_servers,
+        settings.security.describe(),
         "bounded" if settings.bounded else f"every {settings.trigger_interval}",
         settings.output_dir,
         settings.quarantine_dir,
@@ -348,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
                 RESET_ADVICE,
             )
             return 3
+        if refusal := refused_by_kafka(err, settings):
+            log.error("Kafka at %s refuses the job: %s", settings.bootstrap_servers, refusal)
+            return 2
         log.error("the query failed: %s", err)
         log.error("if the queries changed since the checkpoint was written, %s", RESET_ADVICE)
         return 1

@@ -98,6 +98,12 @@ def produce_in_background(
     return thread, result
 
 
+def ledger_of(path: Path) -> dict[str, str]:
+    """The producer's PRODUCER_LEDGER file: acknowledged id -> type."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return {row["ticket_id"]: row["type"] for row in rows}
+
+
 def read_counts(output_dir: Path) -> dict[str, int]:
     """The exported counts, parsed here independently of the job's code ({} before the first export)."""
     parts = sorted(output_dir.glob(PART_GLOB))

@@ -8,7 +8,6 @@ ledger here, independently of the job's code. Run by `make test-cluster` (marker
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -25,6 +24,7 @@ from harness import (
     Job,
     expected_counts,
     job_env,
+    ledger_of,
     produce_in_background,
     produce_raw,
     read_counts,
@@ -170,12 +170,6 @@ def test_4_two_of_three_brokers_down(kafka_cluster, spark_cluster, healthy, work
         f"naming the cause, {len(acknowledged):,} acknowledged before; the same command then sent all 2,000; "
         "every acknowledged ticket counted once"
     )
-
-
-def ledger_of(path: Path) -> dict[str, str]:
-    """The producer's PRODUCER_LEDGER file: acknowledged id -> type."""
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
-    return {row["ticket_id"]: row["type"] for row in rows}
 
 
 def test_5_the_cluster_run_equals_the_local_run(kafka_cluster, spark_cluster, healthy, workdir):

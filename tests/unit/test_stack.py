@@ -193,9 +193,20 @@ def test_no_image_is_unpinned():
 @pytest.mark.parametrize(("service", "entry"), [("producer", "producer.py"), ("spark", "spark_streaming.py")])
 def test_images_ship_every_module_and_run_the_native_entry_point(service, entry):
     text = dockerfile(service)
-    copied = {name for line in re.findall(r"^COPY (.+) \S+$", text, re.M) for name in line.split()}
-    modules = {path.name for path in (ROOT / service).glob("*.py")}
+    instructions = re.sub(r"\\\n\s*", " ", text)  # continuation lines joined
+    copied = {name for line in re.findall(r"^COPY (.+) \S+$", instructions, re.M) for name in line.split()}
+    code = "\n".join(path.read_text() for path in (ROOT / service).glob("*.py"))
+    shared = {
+        f"common/{path.name}"
+        for path in (ROOT / "common").glob("*.py")
+        if re.search(rf"^(from|import) {path.stem}\b", code, re.M)
+    }
+    modules = {f"{service}/{path.name}" for path in (ROOT / service).glob("*.py")} | shared
+    assert shared, f"{service} imports nothing from common/"
     assert modules <= copied, f"{service}/Dockerfile does not copy {modules - copied}"
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    for path in modules:
+        assert f"!{path.rsplit('/', 1)[0]}/*.py" in ignored, f"{path} is left out of the build context"
     starts = text + ((ROOT / service / "docker-entrypoint.sh").read_text() if service == "spark" else "")
     assert entry in starts
 

@@ -1,0 +1,234 @@
+"""The producer and the job against a secured broker: SASL_SSL with SCRAM users and ACLs.
+
+One local Kafka node (local-kafka/kafka.sh with KAFKA_SECURITY_DIR) takes clients only over
+SASL_SSL, with a CA and a certificate for localhost made now by local-kafka/certs.sh, SCRAM users
+created when its storage is formatted, and StandardAuthorizer: tickets-producer may write the
+topic, tickets-job may read it, nothing else is allowed. Passwords are random for each run; the
+last test looks for them in every log and output the others left.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from harness import Broker, Job, expected_counts, job_env, ledger_of
+
+ROOT = Path(__file__).resolve().parents[2]
+SECURED_BROKER_PORT = 19792
+USERS = ("admin", "tickets-producer", "tickets-job")  # the first is the broker's own super user
+WRONG_PASSWORD = f"wrong-{secrets.token_hex(8)}"
+FAKE_AWS_SECRET = f"fake-aws-secret-{secrets.token_hex(8)}"
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Secured:
+    broker: Broker
+    topic: str
+    tls: Path
+    passwords: dict[str, str]
+
+    def client_env(self, user: str, **extra: str) -> dict[str, str]:
+        """A client of `user` reading its password from a file, as from a Docker secret."""
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap,
+            "KAFKA_TOPIC": self.topic,
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": user,
+            "KAFKA_SASL_PASSWORD_FILE": str(self.tls / f"{user}.password"),
+            "KAFKA_SSL_CAFILE": str(self.tls / "ca.pem"),
+            **extra,
+        }
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    tls = tmp_path_factory.mktemp("tls")
+    subprocess.run([str(ROOT / "local-kafka" / "certs.sh"), str(tls)], check=True, capture_output=True)
+    passwords = {user: secrets.token_urlsafe(18) for user in USERS}
+    (tls / "scram-users").write_text("".join(f"{user} {passwords[user]}\n" for user in USERS))
+    for user, password in passwords.items():
+        (tls / f"{user}.password").write_text(password + "\n")
+    broker = Broker(
+        port=SECURED_BROKER_PORT, state_dir=tmp_path_factory.mktemp("secured-kafka"), security_dir=tls
+    )
+    broker.up(timeout=600)
+    topic = broker.create_topic()
+    grants = {"tickets-producer": ("Write", "Describe"), "tickets-job": ("Read", "Describe")}
+    for user, operations in grants.items():
+        allowed = [argument for operation in operations for argument in ("--operation", operation)]
+        broker.tool(
+            "org.apache.kafka.tools.AclCommand",
+            "--add",
+            "--allow-principal",
+            f"User:{user}",
+            *allowed,
+            "--topic",
+            topic,
+        )
+    yield Secured(broker, topic, tls, passwords)
+    broker.kafka_sh("down")
+
+
+def produce(env: dict[str, str], cwd: Path) -> tuple[int, str, float]:
+    """producer/producer.py with `env`: its exit code, its log and how long it took."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "producer" / "producer.py")],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    (cwd / f"producer-{time.monotonic_ns()}.log").write_text(done.stderr)  # for the secrets test
+    return done.returncode, done.stderr, time.monotonic() - started
+
+
+def bounded_job(secured: Secured, user: str, workdir: Path, **extra: str) -> tuple[Job, int, float]:
+    """The job over what the topic holds, as `user`: the job, its exit code and its duration."""
+    env = {**job_env(secured.broker, secured.topic, workdir), **secured.client_env(user, **extra)}
+    started = time.monotonic()
+    job = Job(env=env, log_path=workdir / "spark.log").start("--bounded")
+    return job, job.wait(timeout=300), time.monotonic() - started
+
+
+def test_1_producer_and_job_over_sasl_ssl_with_scram_sha_512(secured, tmp_path):
+    env = secured.client_env(
+        "tickets-producer",
+        TICKET_COUNT="300",
+        TICKET_SEED="1101",
+        PRODUCER_LEDGER=str(tmp_path / "ledger.jsonl"),
+    )
+    code, said, _ = produce(env, tmp_path)
+    assert code == 0, said[-3000:]
+    ledger = ledger_of(tmp_path / "ledger.jsonl")
+    assert len(ledger) == 300
+
+    job, code, _ = bounded_job(secured, "tickets-job", tmp_path)
+    assert code == 0, job.log()[-3000:]
+    assert "over SASL_SSL SCRAM-SHA-512 as tickets-job" in job.log()
+    assert job.counts() == expected_counts(ledger)
+
+
+def test_2_a_wrong_password_is_named_as_the_cause_and_nothing_is_written(secured, tmp_path):
+    wrong = {"KAFKA_SASL_PASSWORD_FILE": "", "KAFKA_SASL_PASSWORD": WRONG_PASSWORD}
+    code, said, took = produce(secured.client_env("tickets-producer", **wrong), tmp_path)
+    assert code == 2, said[-3000:]
+    assert "authentication failed" in said, said[-3000:]
+    assert took < 60
+
+    job, code, took = bounded_job(secured, "tickets-job", tmp_path, **wrong)
+    assert code == 2, job.log()[-3000:]
+    assert "refuses the job: authentication failed" in job.log()
+    assert "invalid credentials" in job.log()
+    assert took < 120
+    assert job.counts() == {}
+    assert not (tmp_path / "quarantine").exists() or not any((tmp_path / "quarantine").iterdir())
+
+
+def test_3_a_plaintext_client_and_a_certificate_for_another_name_are_refused(secured, tmp_path):
+    plaintext = {
+        "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": "",
+        "KAFKA_SASL_USERNAME": "",
+        "KAFKA_SASL_PASSWORD_FILE": "",
+        "KAFKA_SSL_CAFILE": "",
+    }
+    code, said, _ = produce(secured.client_env("tickets-producer", **plaintext), tmp_path)
+    assert code == 2, said[-3000:]
+    assert "speaks TLS and this client PLAINTEXT: set KAFKA_SECURITY_PROTOCOL=SSL" in said
+
+    # The certificate names localhost only; 127.0.0.1 is the same broker under a name it does not carry.
+    by_address = {"KAFKA_BOOTSTRAP_SERVERS": secured.broker.bootstrap.replace("localhost", "127.0.0.1")}
+    code, said, _ = produce(secured.client_env("tickets-producer", **by_address), tmp_path)
+    assert code == 2, said[-3000:]
+    assert "certificate is not valid for '127.0.0.1'" in said
+
+    stranger = {"KAFKA_SSL_CAFILE": str(secured.tls / "stranger-ca.pem")}
+    job, code, _ = bounded_job(secured, "tickets-job", tmp_path, **stranger)
+    assert code == 2, job.log()[-3000:]
+    assert "the TLS handshake with localhost failed: unable to get local issuer certificate" in job.log()
+
+
+def test_4_each_user_may_do_only_what_its_acls_allow(secured, tmp_path):
+    # The producer's user may write but not read: the job, run as it, is refused the topic.
+    job, code, took = bounded_job(secured, "tickets-producer", tmp_path)
+    assert code == 2, job.log()[-3000:]
+    assert (
+        f"as tickets-producer may not read topic '{secured.topic}' (topic authorization failed)" in job.log()
+    )
+    assert took < 120
+    code, said, _ = produce(secured.client_env("tickets-producer", TICKET_COUNT="10"), tmp_path)
+    assert code == 0, said[-3000:]
+
+    # The job's user may read but not write: the producer, run as it, is refused.
+    code, said, _ = produce(secured.client_env("tickets-job", TICKET_COUNT="10"), tmp_path)
+    assert code == 2, said[-3000:]
+    assert f"as tickets-job may not write to topic '{secured.topic}'" in said
+    assert "AuthorizationFailed" in said
+
+
+def test_5_aws_msk_iam_offline_gets_as_far_as_the_login(secured, tmp_path):
+    """Both programs load and run Amazon's IAM login with fake credentials; the local broker, which
+    offers only SCRAM, then refuses the mechanism. (The IAM check itself needs AWS.)"""
+    iam = {
+        "KAFKA_SASL_MECHANISM": "AWS_MSK_IAM",
+        "KAFKA_SASL_USERNAME": "",
+        "KAFKA_SASL_PASSWORD_FILE": "",
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEFAKE0001",
+        "AWS_SECRET_ACCESS_KEY": FAKE_AWS_SECRET,
+        "AWS_REGION": "eu-west-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    code, said, _ = produce(secured.client_env("tickets-producer", **iam), tmp_path)
+    assert code == 2, said[-3000:]
+    assert "does not offer the login SASL_SSL AWS_MSK_IAM (UnsupportedSaslMechanismError)" in said
+
+    job, code, _ = bounded_job(secured, "tickets-producer", tmp_path, **iam)
+    log = job.log()
+    assert code == 2, log[-3000:]
+    assert "Client SASL mechanism 'AWS_MSK_IAM' not enabled in the server" in log
+    assert "ClassNotFoundException" not in log and "No LoginModule" not in log
+
+
+def files_holding(secrets_: list[str], root: Path, skip: set[Path]) -> tuple[list[Path], int]:
+    """The files under `root` (outside `skip`) that contain one of `secrets_`, and how many were read."""
+    found, read = [], 0
+    for path in root.rglob("*"):
+        if not path.is_file() or any(path.is_relative_to(folder) for folder in skip):
+            continue
+        content = path.read_bytes()
+        read += 1
+        if any(secret.encode() in content for secret in secrets_):
+            found.append(path)
+    return found, read
+
+
+def test_9_no_password_shows_in_any_log_or_output(secured, tmp_path_factory):
+    """Every file the tests above left (producer and job logs, outputs, checkpoints), and the
+    broker's log; not the broker's own configuration, nor the password files given to the clients."""
+    secrets_ = [*secured.passwords.values(), WRONG_PASSWORD, FAKE_AWS_SECRET]
+    configuration = {secured.tls, secured.broker.state_dir}
+    found, read = files_holding(secrets_, tmp_path_factory.getbasetemp(), configuration)
+    assert found == []
+    assert read > 20
+    broker_log = secured.broker.state_dir / "node-1" / "kafka.log"
+    assert not any(secret.encode() in broker_log.read_bytes() for secret in secrets_)
+
+    planted = tmp_path_factory.mktemp("planted") / "a.log"  # the search does find a leak
+    planted.write_text(f"password={WRONG_PASSWORD}\n")
+    assert files_holding(secrets_, tmp_path_factory.getbasetemp(), configuration)[0] == [planted]

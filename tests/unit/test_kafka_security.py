@@ -1,0 +1,248 @@
+"""The security settings both programs share (common/kafka_security.py): validation, the two
+translations (kafka-python, Spark's Kafka source), and a password that never shows."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from kafka.net.sasl import get_sasl_mechanism
+from kafka_security import KafkaSecurity, Secret, diagnose
+
+import producer
+
+SASL_SSL = {
+    "KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
+    "KAFKA_SASL_USERNAME": "tickets-job",
+    "KAFKA_SASL_PASSWORD": 'pa"ss\\word',
+}
+
+
+def read(env: dict[str, str]) -> tuple[KafkaSecurity, list[str]]:
+    problems: list[str] = []
+    return KafkaSecurity.from_env(env, problems), problems
+
+
+def test_the_default_is_plaintext_without_credentials():
+    security, problems = read({})
+    assert (security, problems) == (KafkaSecurity(), [])
+    assert security.kafka_python_config() == {"security_protocol": "PLAINTEXT"}
+    assert security.spark_kafka_options() == {"kafka.security.protocol": "PLAINTEXT"}
+
+
+def test_sasl_ssl_defaults_to_scram_sha_512_and_checks_host_names():
+    security, problems = read(SASL_SSL)
+    assert problems == []
+    assert (security.protocol, security.mechanism, security.check_hostname) == (
+        "SASL_SSL",
+        "SCRAM-SHA-512",
+        True,
+    )
+    assert security.describe() == "SASL_SSL SCRAM-SHA-512 as tickets-job"
+    assert security.kafka_python_config() == {
+        "security_protocol": "SASL_SSL",
+        "ssl_check_hostname": True,
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "tickets-job",
+        "sasl_plain_password": 'pa"ss\\word',
+    }
+
+
+def test_spark_gets_the_login_as_jaas_and_the_ca_as_pem_content(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    security, problems = read({**SASL_SSL, "KAFKA_SSL_CAFILE": str(ca)})
+    assert problems == []
+    options = security.spark_kafka_options()
+    assert options["kafka.ssl.truststore.type"] == "PEM"
+    assert options["kafka.ssl.truststore.certificates"] == ca.read_text()  # executors need no file
+    assert options["kafka.ssl.endpoint.identification.algorithm"] == "https"
+    assert options["kafka.sasl.mechanism"] == "SCRAM-SHA-512"
+    # Quotes and backslashes in the password are escaped for the JAAS parser.
+    assert options["kafka.sasl.jaas.config"] == (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        'username="tickets-job" password="pa\\"ss\\\\word";'
+    )
+
+
+def test_the_password_can_come_from_a_file_such_as_a_docker_secret(tmp_path):
+    secret = tmp_path / "password"
+    secret.write_text("from-the-file\n")
+    env = {**SASL_SSL, "KAFKA_SASL_PASSWORD": "", "KAFKA_SASL_PASSWORD_FILE": str(secret)}
+    security, problems = read(env)
+    assert problems == []
+    assert security.password == Secret("from-the-file")
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    _, problems = read(
+        {
+            "KAFKA_SECURITY_PROTOCOL": "TLS",
+            "KAFKA_SASL_MECHANISM": "SCRAM",
+            "KAFKA_SASL_PASSWORD": "x",
+            "KAFKA_SASL_PASSWORD_FILE": str(tmp_path / "missing"),
+            "KAFKA_SSL_CAFILE": str(tmp_path / "missing.pem"),
+            "KAFKA_SSL_CHECK_HOSTNAME": "perhaps",
+        }
+    )
+    assert problems == [
+        "KAFKA_SECURITY_PROTOCOL='TLS' must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL",
+        "KAFKA_SASL_MECHANISM='SCRAM' must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, AWS_MSK_IAM",
+        "KAFKA_SSL_CHECK_HOSTNAME='perhaps' must be true or false",
+        "set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both",
+        f"KAFKA_SSL_CAFILE='{tmp_path / 'missing.pem'}' is not a readable file",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"),
+        ({"KAFKA_SASL_USERNAME": "u"}, "KAFKA_SECURITY_PROTOCOL=PLAINTEXT does not use SASL"),
+        ({"KAFKA_SSL_CHECK_HOSTNAME": "false", "KAFKA_SSL_CERTFILE": "{file}"}, "does not use TLS"),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CERTFILE": "{file}"},
+            "KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together",
+        ),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "AWS_MSK_IAM"},
+            "AWS_MSK_IAM needs KAFKA_SECURITY_PROTOCOL=SASL_SSL",
+        ),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "AWS_MSK_IAM"},
+            "AWS_MSK_IAM needs AWS_REGION",
+        ),
+        (
+            {**SASL_SSL, "KAFKA_SASL_PASSWORD": "", "KAFKA_SASL_PASSWORD_FILE": "{empty}"},
+            "is empty",
+        ),
+    ],
+)
+def test_settings_that_do_not_go_together_are_refused(tmp_path, env, problem):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "empty").write_text("")
+    env = {k: v.format(file=tmp_path / "file", empty=tmp_path / "empty") for k, v in env.items()}
+    _, problems = read(env)
+    assert any(problem in said for said in problems), problems
+
+
+def test_the_password_never_shows_in_a_repr_or_an_error():
+    security, _ = read({**SASL_SSL, "KAFKA_SASL_PASSWORD": "hunter2-secret"})
+    settings = producer.Settings(security=security)
+    assert "hunter2-secret" not in repr(settings)
+    assert "hunter2-secret" not in f"{security} {security.password} {security.describe()}"
+    with pytest.raises(producer.ConfigError) as error:
+        producer.Settings.from_env({**SASL_SSL, "KAFKA_SASL_PASSWORD": "hunter2-secret", "TICKET_COUNT": "x"})
+    assert "hunter2-secret" not in str(error.value)
+
+
+# --- diagnose: what a refused client is told ------------------------------------------------------
+
+
+def serve(handle) -> str:
+    """A listening socket on 127.0.0.1 whose connections go to `handle`; its address."""
+    listening = socket.create_server(("127.0.0.1", 0))
+
+    def accept() -> None:
+        while True:
+            connection, _ = listening.accept()
+            with connection:
+                handle(connection)
+
+    threading.Thread(target=accept, daemon=True).start()
+    return f"127.0.0.1:{listening.getsockname()[1]}"
+
+
+def test_nobody_listening_is_left_to_the_caller():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = f"127.0.0.1:{probe.getsockname()[1]}"
+    assert diagnose(free, KafkaSecurity()) is None
+
+
+def test_a_tls_client_at_a_plaintext_listener_is_told_so():
+    server = serve(lambda connection: connection.recv(1024))  # answers no TLS handshake
+    security, _ = read({"KAFKA_SECURITY_PROTOCOL": "SSL"})
+    said = diagnose(server, security)
+    assert said is not None and "TLS handshake with 127.0.0.1 failed" in said
+
+
+def test_a_sasl_login_refused_after_a_good_handshake_is_named_authentication():
+    server = serve(lambda connection: None)  # accepts, then closes
+    security, _ = read({**SASL_SSL, "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"})
+    said = diagnose(server, security, refusal="invalid credentials")
+    assert said is not None
+    assert said.startswith(f"authentication failed: {server} accepts the connection but not the login")
+    assert "(invalid credentials)" in said
+    assert 'pa"ss' not in said
+
+
+def test_the_job_reads_the_same_variables():
+    import spark_streaming
+
+    security, _ = read(SASL_SSL)
+    assert spark_streaming.Settings.from_env(SASL_SSL).security == security
+    assert producer.Settings.from_env(SASL_SSL).security == security
+    assert Path(producer.__file__).parent != Path(spark_streaming.__file__).parent
+
+
+# --- AWS_MSK_IAM, offline: the login each client would send ---------------------------------------
+
+FAKE_KEY_ID = "AKIAEXAMPLEFAKE0001"
+FAKE_SECRET_KEY = "fake/secret+key/for-the-test-only"
+MSK_IAM = {
+    "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+    "KAFKA_SASL_MECHANISM": "aws_msk_iam",
+    "AWS_REGION": "eu-west-1",
+}
+
+
+@pytest.fixture
+def fake_aws(monkeypatch, tmp_path):
+    """Credentials from the environment only: no profile file, no instance metadata service."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": FAKE_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
+        "AWS_DEFAULT_REGION": "eu-west-1",  # botocore's name; the producer copies AWS_REGION to it
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_aws_msk_iam_signs_the_producers_login_with_the_credentials_it_finds(fake_aws):
+    security, problems = read(MSK_IAM)
+    assert problems == []
+    config = security.kafka_python_config()
+    assert config == {
+        "security_protocol": "SASL_SSL",
+        "ssl_check_hostname": True,
+        "sasl_mechanism": "AWS_MSK_IAM",
+    }
+    mechanism = get_sasl_mechanism("AWS_MSK_IAM")(host="b-1.tickets.kafka.example", **config)
+    payload = json.loads(mechanism.auth_bytes())  # what kafka-python sends as its first SASL message
+    assert payload["action"] == "kafka-cluster:Connect"
+    assert payload["host"] == "b-1.tickets.kafka.example"
+    assert payload["x-amz-credential"].startswith(f"{FAKE_KEY_ID}/")
+    assert payload["x-amz-credential"].endswith("/eu-west-1/kafka-cluster/aws4_request")
+    assert re.fullmatch(r"[0-9a-f]{64}", payload["x-amz-signature"])
+    assert FAKE_SECRET_KEY not in json.dumps(payload)
+
+
+def test_aws_msk_iam_gives_spark_amazons_login_module_and_its_jar():
+    security, problems = read(MSK_IAM)
+    assert problems == []
+    options = security.spark_kafka_options()
+    assert options["kafka.sasl.jaas.config"] == "software.amazon.msk.auth.iam.IAMLoginModule required;"
+    assert options["kafka.sasl.client.callback.handler.class"] == (
+        "software.amazon.msk.auth.iam.IAMClientCallbackHandler"
+    )
+    assert [package.rsplit(":", 1)[0] for package in security.java_packages()] == [
+        "software.amazon.msk:aws-msk-iam-auth"
+    ]
+    assert read(SASL_SSL)[0].java_packages() == ()
