@@ -23,9 +23,11 @@ that no log line, exception or summary can show it; only the two translations re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import ssl
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,7 @@ PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM")
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
-timeout_seconds = 3.0  # for each probe of diagnose()
+PROBE_TIMEOUT = 3.0  # seconds for each connection of a probe (tls_mismatch, diagnose)
 
 # The login modules of the Kafka Java client (Spark's Kafka source) per SASL mechanism.
 LOGIN_MODULES = {
@@ -166,16 +168,7 @@ class KafkaSecurity:
             )
         if (self.certfile is None) != (self.keyfile is None):
             problems.append("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together (mutual TLS)")
-        return KafkaSecurity(
-            self.protocol,
-            mechanism,
-            self.username,
-            self.password,
-            self.cafile,
-            self.certfile,
-            self.keyfile,
-            self.check_hostname,
-        )
+        return dataclasses.replace(self, mechanism=mechanism)
 
     def kafka_python_config(self) -> dict[str, object]:
         """Arguments for kafka-python's KafkaProducer / KafkaConsumer / KafkaAdminClient."""
@@ -257,10 +250,11 @@ def diagnose(bootstrap_servers: str, security: KafkaSecurity, refusal: str | Non
         return None
     if (problem := tls_mismatch(answered, security)) is not None or not security.uses_sasl:
         return problem
-    if refusal and "UnsupportedSaslMechanism" in refusal:
+    offered = offered_mechanisms(answered, security)
+    if offered is not None and security.mechanism not in offered:
         return (
-            f"{answered} does not offer the login {security.describe()} ({refusal}): "
-            "check KAFKA_SASL_MECHANISM"
+            f"{answered} does not offer the login {security.describe()} (it offers "
+            f"{', '.join(offered) or 'no SASL mechanism'}): check KAFKA_SASL_MECHANISM"
         )
     return (
         f"authentication failed: {answered} accepts the connection but not the login of "
@@ -277,11 +271,14 @@ def tls_mismatch(bootstrap_servers: str, security: KafkaSecurity) -> str | None:
     answered = first_answering(bootstrap_servers)
     if answered is None:
         return None
-    host = answered.rpartition(":")[0].strip("[]")
     try:
+        if security.uses_tls:
+            with connect(answered) as raw:
+                return tls_refusal(raw, host_of(answered), security)
         with connect(answered) as raw:
-            if security.uses_tls:
-                return tls_refusal(raw, host, security)
+            if speaks_kafka(raw):
+                return None
+        with connect(answered) as raw:
             return plaintext_refusal(raw, answered)
     except OSError:  # gone since it answered
         return None
@@ -300,14 +297,68 @@ def first_answering(bootstrap_servers: str) -> str | None:
 
 def connect(server: str) -> socket.socket:
     host, _, port = server.strip().rpartition(":")
-    return socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_seconds)
+    return socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT)
+
+
+def speaks_kafka(raw: socket.socket) -> bool:
+    """Whether a Kafka request in plain text gets a Kafka response: ApiVersions v0, correlation id 7.
+    (A TLS listener takes it for a broken handshake and closes the connection.)"""
+    request = struct.pack(">hhih", 18, 0, 7, -1)  # api key, version, correlation id, no client id
+    raw.sendall(struct.pack(">i", len(request)) + request)
+    try:
+        return struct.unpack(">ii", receive(raw, 8))[1] == 7
+    except ConnectionError:
+        return False
+
+
+def offered_mechanisms(server: str, security: KafkaSecurity) -> list[str] | None:
+    """The SASL mechanisms `server` offers, from its answer to a SaslHandshake (v1) for ours; None
+    when it gives none (a connection closed, not a Kafka answer)."""
+    mechanism = (security.mechanism or "").encode()
+    request = struct.pack(f">hhihh{len(mechanism)}s", 17, 1, 11, -1, len(mechanism), mechanism)
+    try:
+        with connect(server) as raw:
+            channel = raw
+            if security.uses_tls:
+                channel = tls_context(security).wrap_socket(raw, server_hostname=host_of(server))
+            channel.sendall(struct.pack(">i", len(request)) + request)
+            (size,) = struct.unpack(">i", receive(channel, 4))
+            answer = receive(channel, size)
+        correlation, _error, count = struct.unpack_from(">ihi", answer)  # error 33: not offered
+        offered, at = [], 10
+        for _ in range(count):
+            (length,) = struct.unpack_from(">h", answer, at)
+            offered.append(answer[at + 2 : at + 2 + length].decode())
+            at += 2 + length
+    except (OSError, struct.error, UnicodeDecodeError):
+        return None
+    return offered if correlation == 11 else None
+
+
+def receive(channel: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        if not (chunk := channel.recv(size - len(data))):
+            raise ConnectionError("closed before the whole answer")
+        data += chunk
+    return data
+
+
+def host_of(server: str) -> str:
+    return server.strip().rpartition(":")[0].strip("[]")
+
+
+def tls_context(security: KafkaSecurity) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(security.cafile) if security.cafile else None)
+    context.check_hostname = security.check_hostname
+    if security.certfile and security.keyfile:  # a broker that requires a client certificate
+        context.load_cert_chain(security.certfile, security.keyfile)
+    return context
 
 
 def tls_refusal(raw: socket.socket, host: str, security: KafkaSecurity) -> str | None:
-    context = ssl.create_default_context(cafile=str(security.cafile) if security.cafile else None)
-    context.check_hostname = security.check_hostname
     try:
-        with context.wrap_socket(raw, server_hostname=host):
+        with tls_context(security).wrap_socket(raw, server_hostname=host):
             return None
     except ssl.SSLCertVerificationError as err:
         return (

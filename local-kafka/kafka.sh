@@ -8,7 +8,8 @@
 #   kafka.sh status         exit 0 when every node runs
 #   kafka.sh topic [NAME]   create NAME (default $KAFKA_TOPIC) with $KAFKA_PARTITIONS partitions, if missing
 #   kafka.sh bootstrap      print the nodes' addresses (KAFKA_BOOTSTRAP_SERVERS for the clients)
-#   kafka.sh tool CLASS ARGS...  run a Kafka command-line tool, e.g. org.apache.kafka.tools.consumer.ConsoleConsumer
+#   kafka.sh tool CLASS ARGS...  run a Kafka command-line tool, e.g. org.apache.kafka.tools.TopicCommand
+#                                (secured: as the super user, through --command-config)
 #
 # Node i (1..KAFKA_NODES) listens on KAFKA_PORT + 2(i-1), its controller on KAFKA_CONTROLLER_PORT
 # + 2(i-1); its data, kafka.log and kafka.pid are in KAFKA_STATE_DIR/node-i. A cluster keeps three
@@ -268,5 +269,5 @@ case "${1:-}" in
   bootstrap) bootstrap ;;
   topic) create_topic "${2:-$topic}" ;;
   tool) shift; install; client_tool "$@" ;;
-  *) sed -n '2,20p' "$0" >&2; exit 64 ;;
+  *) sed -n '2,25p' "$0" >&2; exit 64 ;;
 esac

@@ -152,9 +152,8 @@ class CredentialsRefused(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if "AuthenticationFailed" in message or "UnsupportedSaslMechanism" in message:
-            said = re.sub(r" \(backoff [^)]*\)$", "", message)  # "... [Error 58] NameError: words"
-            self.refusal = said.rsplit("Error: ", 1)[-1] if "Error: " in said else said.rsplit(" ", 1)[-1]
+        if "AuthenticationFailed" in message:  # "... [Error 58] SaslAuthenticationFailedError: words"
+            self.refusal = re.sub(r" \(backoff [^)]*\)$", "", message.rsplit("Error: ", 1)[-1])
 
 
 DELIVERY_TIMEOUT_MS = 120_000  # the client retries a batch until then

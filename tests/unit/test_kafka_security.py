@@ -3,15 +3,17 @@ translations (kafka-python, Spark's Kafka source), and a password that never sho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
+import struct
 import threading
 from pathlib import Path
 
 import pytest
 from kafka.net.sasl import get_sasl_mechanism
-from kafka_security import KafkaSecurity, Secret, diagnose
+from kafka_security import KafkaSecurity, Secret, diagnose, tls_mismatch
 
 import producer
 
@@ -150,7 +152,7 @@ def serve(handle) -> str:
     def accept() -> None:
         while True:
             connection, _ = listening.accept()
-            with connection:
+            with connection, contextlib.suppress(OSError):  # the probes' first connection says nothing
                 handle(connection)
 
     threading.Thread(target=accept, daemon=True).start()
@@ -162,6 +164,14 @@ def test_nobody_listening_is_left_to_the_caller():
         probe.bind(("127.0.0.1", 0))
         free = f"127.0.0.1:{probe.getsockname()[1]}"
     assert diagnose(free, KafkaSecurity()) is None
+
+
+def test_a_plaintext_client_at_a_kafka_listener_needs_no_tls_probe():
+    def answer(connection: socket.socket) -> None:
+        connection.recv(64)
+        connection.sendall(struct.pack(">ii", 100, 7))  # size, the request's correlation id
+
+    assert tls_mismatch(serve(answer), KafkaSecurity()) is None
 
 
 def test_a_tls_client_at_a_plaintext_listener_is_told_so():
@@ -179,6 +189,24 @@ def test_a_sasl_login_refused_after_a_good_handshake_is_named_authentication():
     assert said.startswith(f"authentication failed: {server} accepts the connection but not the login")
     assert "(invalid credentials)" in said
     assert 'pa"ss' not in said
+
+
+def test_a_mechanism_the_broker_does_not_offer_is_named_with_those_it_does():
+    def answer(connection: socket.socket) -> None:
+        connection.recv(64)  # a SaslHandshake v1 for PLAIN
+        offered = b"SCRAM-SHA-256"
+        body = struct.pack(f">ihih{len(offered)}s", 11, 33, 1, len(offered), offered)
+        connection.sendall(struct.pack(">i", len(body)) + body)
+
+    security, _ = read(
+        {**SASL_SSL, "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "PLAIN"}
+    )
+    server = serve(answer)
+    said = diagnose(server, security)
+    assert said == (
+        f"{server} does not offer the login SASL_PLAINTEXT PLAIN as tickets-job (it offers SCRAM-SHA-256): "
+        "check KAFKA_SASL_MECHANISM"
+    )
 
 
 def test_the_job_reads_the_same_variables():
