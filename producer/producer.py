@@ -6,7 +6,8 @@ Environment (also read from an optional `.env` in the working directory):
     TICKET_COUNT             tickets to send, default 200
     TICKET_SEED              seed of the generator, default 42 (same seed, same tickets)
     TICKETS_PER_SECOND       rate limit, default 0 (as fast as the broker takes them)
-    PRODUCER_LEDGER          optional path: write the acknowledged ids as JSON lines {"ticket_id", "type"}
+    PRODUCER_LEDGER          optional path: each acknowledged id, as it is acknowledged, as a JSON line
+                             {"ticket_id", "type"}
     LOG_LEVEL                default INFO
     KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*: TLS and SASL, as common/kafka_security.py says
 
@@ -31,7 +32,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,15 +98,31 @@ class Settings:
         return settings
 
 
+def error_name(reason: str) -> str:
+    """The Kafka error a client's exception names ("[Error 31] ClusterAuthorizationFailedError"),
+    else the exception's class."""
+    if match := re.search(r"\[Error \d+\] (\w+)", reason):
+        return match.group(1)
+    return reason.split("(", 1)[0]
+
+
+Acknowledged = Callable[[str, str], None]  # (ticket id, type), called as each acknowledgement arrives
+
+
 @dataclass
 class Summary:
-    """What happened to each ticket handed to the client; `acked` is the ledger (id -> type)."""
+    """What happened to the tickets handed to the client, as counts: its memory stays the same
+    whatever TICKET_COUNT. Only the tickets still in flight are held (as many as the client's
+    buffer takes); each acknowledged ticket goes to `on_ack` (the ledger) as its answer arrives."""
 
     requested: int
     sent: int = 0
-    acked: dict[str, str] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
+    acked: int = 0
+    per_type: Counter[str] = field(default_factory=Counter)  # acknowledged, by ticket type
+    failed: Counter[str] = field(default_factory=Counter)  # not acknowledged, by error name
+    failure_examples: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (id, reason)
     unsettled: set[str] = field(default_factory=set)  # sent, neither acknowledged nor failed yet
+    on_ack: Acknowledged | None = field(default=None, repr=False, compare=False)
     _answered: threading.Condition = field(default_factory=threading.Condition, repr=False, compare=False)
 
     def expect(self, ticket_id: str) -> None:
@@ -117,9 +135,15 @@ class Summary:
         """Record the client's answer for one ticket (from its network thread)."""
         with self._answered:
             if acked is not None:
-                self.acked[ticket_id] = acked
+                self.acked += 1
+                self.per_type[acked] += 1
+                if self.on_ack is not None:
+                    self.on_ack(ticket_id, acked)
             else:
-                self.failed[ticket_id] = failed or "failed"
+                reason = failed or "failed"
+                name = error_name(reason)
+                self.failed[name] += 1
+                self.failure_examples.setdefault(name, (ticket_id, reason))
             self.unsettled.discard(ticket_id)
             if not self.unsettled:
                 self._answered.notify_all()
@@ -130,11 +154,10 @@ class Summary:
             return self._answered.wait_for(lambda: not self.unsettled, timeout=timeout)
 
     def line(self) -> str:
-        per_type = Counter(self.acked.values())
-        types = ", ".join(f"{name}={per_type[name]}" for name in sorted(per_type))
+        types = ", ".join(f"{name}={self.per_type[name]}" for name in sorted(self.per_type))
         return (
-            f"sent {self.sent}/{self.requested}, acknowledged {len(self.acked)}, "
-            f"failed {len(self.failed)} ({types or 'none acknowledged'})"
+            f"sent {self.sent}/{self.requested}, acknowledged {self.acked}, "
+            f"failed {self.failed.total()} ({types or 'none acknowledged'})"
         )
 
 
@@ -267,17 +290,17 @@ def unanswered(bootstrap_servers: str) -> list[str]:
     return down
 
 
-def not_allowed(summary: Summary) -> bool:
-    """Whether the brokers refused the writes for want of a permission (an ACL)."""
-    return any("AuthorizationFailed" in reason for reason in summary.failed.values())
+def refused_write(summary: Summary) -> str | None:
+    """The brokers' refusal of the writes for want of a permission (an ACL), if they refused."""
+    return next(
+        (reason for _, reason in summary.failure_examples.values() if "AuthorizationFailed" in reason), None
+    )
 
 
 def failure_cause(settings: Settings, summary: Summary) -> str:
     """Why tickets were not acknowledged, in words an operator can act on."""
-    reasons = Counter(reason.split("(", 1)[0] for reason in summary.failed.values())
-    errors = ", ".join(f"{name} x{count}" for name, count in reasons.most_common(3)) or "none reported"
-    if not_allowed(summary):
-        refused = next(reason for reason in summary.failed.values() if "AuthorizationFailed" in reason)
+    errors = ", ".join(f"{name} x{count}" for name, count in summary.failed.most_common(3)) or "none reported"
+    if refused := refused_write(summary):
         return (
             f"{settings.security.describe()} may not write to topic {settings.topic!r} ({refused}): "
             "grant the user WRITE on the topic (an ACL), or use the user that has it"
@@ -294,18 +317,28 @@ def failure_cause(settings: Settings, summary: Summary) -> str:
     return f"the brokers answer but did not acknowledge; client errors: {errors}"
 
 
-def write_ledger(path: Path, acked: Mapping[str, str]) -> None:
+@contextmanager
+def ledger_writer(path: Path | None) -> Iterator[Acknowledged | None]:
+    """Writes each acknowledged ticket to `path` as a JSON line as its acknowledgement arrives
+    (None: no ledger). What a killed producer leaves is the ledger of what was acknowledged so far."""
+    if path is None:
+        yield None
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:
-        for ticket_id, ticket_type in acked.items():
-            out.write(json.dumps({"ticket_id": ticket_id, "type": ticket_type}) + "\n")
+        yield lambda ticket_id, ticket_type: out.write(
+            json.dumps({"ticket_id": ticket_id, "type": ticket_type}) + "\n"
+        )
 
 
-def run(settings: Settings, stop: threading.Event | None = None) -> Summary:
-    """Generate, send and account for the tickets (KafkaUnavailableError: no broker or no topic)."""
+def run(
+    settings: Settings, stop: threading.Event | None = None, on_ack: Acknowledged | None = None
+) -> Summary:
+    """Generate, send and account for the tickets, handing each acknowledged one to `on_ack`
+    (KafkaUnavailableError: no broker or no topic)."""
     producer = connect(settings)
     tickets = generate_tickets(settings.ticket_count, settings.ticket_seed)  # made as they are sent
-    summary = Summary(requested=settings.ticket_count)
+    summary = Summary(requested=settings.ticket_count, on_ack=on_ack)
     try:
         send_all(
             producer,
@@ -366,23 +399,26 @@ def main() -> int:
         settings.bootstrap_servers,
     )
     try:
-        summary = run(settings, stop)
+        with ledger_writer(settings.ledger_path) as on_ack:
+            summary = run(settings, stop, on_ack)
     except KafkaUnavailableError as err:
         log.error("%s", err)
         return 2
 
-    if settings.ledger_path:
-        write_ledger(settings.ledger_path, summary.acked)
-    for ticket_id, reason in list(summary.failed.items())[:10]:
-        log.error("ticket %s was not acknowledged: %s", ticket_id, reason)
-    log.info("%s", summary.line())
-    if summary.failed or len(summary.acked) < summary.sent:
+    for name, (ticket_id, reason) in summary.failure_examples.items():
         log.error(
-            "%d tickets not acknowledged: %s",
-            summary.sent - len(summary.acked),
-            failure_cause(settings, summary),
+            "%d tickets not acknowledged with %s, e.g. ticket %s: %s",
+            summary.failed[name],
+            name,
+            ticket_id,
+            reason,
         )
-        return 2 if not_allowed(summary) else 1
+    log.info("%s", summary.line())
+    if summary.acked < summary.sent:
+        log.error(
+            "%d tickets not acknowledged: %s", summary.sent - summary.acked, failure_cause(settings, summary)
+        )
+        return 2 if refused_write(summary) else 1
     return 0
 
 

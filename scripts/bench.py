@@ -40,7 +40,7 @@ sys.path[:0] = [str(ROOT / "producer"), str(ROOT / "spark"), str(ROOT / "tests")
 import bench_report  # noqa: E402
 from harness import read_counts  # noqa: E402
 from kafka import KafkaProducer  # noqa: E402
-from local_stack import Broker, Job, job_env, run_producer, wait_until  # noqa: E402
+from local_stack import Broker, Job, job_env, wait_until  # noqa: E402
 from spark_streaming import QUERY  # noqa: E402
 from tickets import encode_ticket, generate_tickets  # noqa: E402
 
@@ -87,12 +87,20 @@ def bench_producers(results: Results, broker: Broker, count: int) -> None:
     results.add("producer.defaults", "kafka-python, defaults (send loop)", rate, "tickets/s")
     rate = send_all(producer.producer_config(), broker, broker.create_topic(), messages)
     results.add("producer.product", "kafka-python, the product's settings (send loop)", rate, "tickets/s")
-    topic = broker.create_topic()
-    started = time.perf_counter()
-    env = {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "KAFKA_TOPIC": topic, "TICKET_COUNT": str(count)}
-    run_producer({**os.environ, **env}, cwd=WORK, quiet=True)
-    rate = count / (time.perf_counter() - started)
-    results.add("producer.make_produce", "make produce, whole process (generation + send)", rate, "tickets/s")
+    for tickets in (count // 10, count):
+        seconds, peak = producer_process(broker, tickets)
+        results.add(
+            f"memory.producer_peak.{tickets}",
+            f"make produce peak resident memory, {tickets:,} tickets",
+            peak,
+            "MiB",
+        )
+    results.add(
+        "producer.make_produce",
+        "make produce, whole process (generation + send)",
+        count / seconds,
+        "tickets/s",
+    )
     payloads = WORK / "payloads.txt"
     payloads.write_bytes(b"\n".join(v for _, v in messages[:10_000]))
     out = broker.kafka_sh(
@@ -117,6 +125,27 @@ def bench_producers(results: Results, broker: Broker, count: int) -> None:
     results.add(
         "producer.java", f"Kafka ProducerPerformance (Java), same tickets (~{size:.0f} B)", rate, "tickets/s"
     )
+
+
+def producer_process(broker: Broker, count: int) -> tuple[float, float]:
+    """producer/producer.py as `make produce` runs it, sending `count` tickets: (seconds from
+    start to exit, its peak resident memory in MiB, from the kernel's account of the child)."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "KAFKA_TOPIC": broker.create_topic()}
+    log_path = WORK / "producer.log"
+    started = time.perf_counter()
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "producer" / "producer.py")],
+            env={**env, "TICKET_COUNT": str(count)},
+            cwd=WORK,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"the producer failed: {log_path.read_text()[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
 
 
 def fill(broker: Broker, count: int) -> str:
@@ -436,8 +465,8 @@ def main() -> int:
         results.add("demo.final_json", "200-ticket demo: job start -> final JSON", final, "s")
     finally:
         broker.kafka_sh("down")
-    # producer 4, processing 4 per size, whole 2, profile 6, memory 3, latency 2 per trigger, demo 2
-    expected = 4 + 4 * len(sizes) + 2 + 6 + 3 + 2 * len(triggers) + 2
+    # producer 4, processing 4 per size, whole 2, profile 6, memory 3 + 2, latency 2 per trigger, demo 2
+    expected = 4 + 4 * len(sizes) + 2 + 6 + 5 + 2 * len(triggers) + 2
     if len(results.figures) != expected:
         log.error("only %d of %d figures were produced", len(results.figures), expected)
         return 1

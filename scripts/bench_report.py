@@ -108,7 +108,20 @@ TARGETS = [
         "<= 1536",
         lambda f: value(f, "memory.driver_peak"),
     ),
+    Target(
+        "producer peak resident memory, 10x the tickets / 1x (streams, does not grow with the count)",
+        "<= 1.2",
+        lambda f: max(producer_peaks(f)) / min(producer_peaks(f)),
+    ),
 ]
+
+
+def producer_peaks(figures: Figures) -> list[float]:
+    """make produce's peak memory by ticket count, smallest count first."""
+    keys = sorted(
+        (k for k in figures if k.startswith("memory.producer_peak.")), key=lambda k: int(k.rsplit(".", 1)[1])
+    )
+    return [value(figures, key) for key in keys]
 
 
 def _number(x: float | None) -> str:
@@ -243,7 +256,8 @@ Timings vary from run to run on a shared machine; compare within a run first.
 - *profile*: where the Spark job's time went on the largest backlog, from Spark's progress of
   each micro-batch (`PROGRESS_FILE`): seconds per phase summed over the batches.
 - *memory*: on the largest backlog, the driver's peak resident memory (JVM) and the
-  deduplication state at the end (RocksDB, as Spark reports it).
+  deduplication state at the end (RocksDB, as Spark reports it); the peak resident memory of
+  `make produce` for N and 10 N tickets.
 - *latency*: from each send to the first export that counts the ticket, at a fixed rate, tickets
   sent one per request (linger 0), for each trigger interval.
 - *demo*: the 200-ticket demo with a warm Ivy cache: job start to "query started" and to the

@@ -75,16 +75,23 @@ def produce(broker: Broker, topic: str, count: int, seed: int) -> dict[str, str]
     settings = producer.Settings(
         bootstrap_servers=broker.bootstrap, topic=topic, ticket_count=count, ticket_seed=seed
     )
-    summary = producer.run(settings)
-    assert not summary.failed, summary.failed
+    summary, ledger = produce_with_ledger(settings)
+    assert not summary.failed, summary.failure_examples
     assert summary.sent == count
-    return summary.acked
+    return ledger
+
+
+def produce_with_ledger(settings: producer.Settings) -> tuple[producer.Summary, dict[str, str]]:
+    """The product's producer run; its summary, and its ledger (acknowledged id -> type) kept here."""
+    ledger: dict[str, str] = {}
+    return producer.run(settings, on_ack=ledger.__setitem__), ledger
 
 
 def produce_in_background(
     broker: Broker, topic: str, count: int, seed: int, rate: float = 150
 ) -> tuple[threading.Thread, dict]:
-    """The product's producer at `rate` tickets/s in a thread; `result["summary"]` once it returns."""
+    """The product's producer at `rate` tickets/s in a thread; `result["summary"]` and
+    `result["ledger"]` once it returns."""
     result: dict = {}
     settings = producer.Settings(
         bootstrap_servers=broker.bootstrap,
@@ -93,7 +100,11 @@ def produce_in_background(
         ticket_seed=seed,
         tickets_per_second=rate,
     )
-    thread = threading.Thread(target=lambda: result.update(summary=producer.run(settings)))
+
+    def send() -> None:
+        result["summary"], result["ledger"] = produce_with_ledger(settings)
+
+    thread = threading.Thread(target=send)
     thread.start()
     return thread, result
 

@@ -27,6 +27,7 @@ from harness import (
     ledger_of,
     produce_in_background,
     produce_raw,
+    produce_with_ledger,
     read_counts,
     read_quarantine,
     wait_until,
@@ -73,13 +74,13 @@ def test_1_partition_leader_killed_while_the_producer_sends(kafka_cluster, spark
         thread.join(timeout=300)
     finally:
         logging.getLogger("kafka.producer.sender").removeHandler(retries)
-    summary = result["summary"]
-    assert summary.failed == {} and len(summary.acked) == 3000, "the producer retries on the new leader"
+    summary, ledger = result["summary"], result["ledger"]
+    assert summary.failed == {} and len(ledger) == 3000, "the producer retries on the new leader"
     # The controllers fence the killed node after its session times out, then elect a new leader.
     wait_until(lambda: kafka_cluster.leaders(topic).get(0) not in (leader, None), 60, "a new leader")
-    job.wait_for_total(len(summary.acked), timeout=300)
+    job.wait_for_total(len(ledger), timeout=300)
     assert job.stop() == 0
-    assert_exact(job, summary.acked)
+    assert_exact(job, ledger)
     FIGURES.append(
         f"1. leader of partition 0 (node {leader}) killed while sending 3,000 tickets: "
         f"{retries.retried} batches sent again, all 3,000 acknowledged and counted once"
@@ -93,11 +94,11 @@ def test_2_a_worker_killed_mid_stream(kafka_cluster, spark_cluster, healthy, wor
     job.wait_for_total(300, timeout=300)
     spark_cluster.kill_worker(1)
     thread.join(timeout=300)
-    summary = result["summary"]
+    summary, ledger = result["summary"], result["ledger"]
     assert summary.failed == {}
-    job.wait_for_total(len(summary.acked), timeout=300)
+    job.wait_for_total(len(ledger), timeout=300)
     assert job.stop() == 0
-    assert_exact(job, summary.acked)
+    assert_exact(job, ledger)
     survivor = spark_cluster.state_dir / "worker-2" / "work"
     assert any(survivor.glob("app-*/*/stderr")), "the other worker ran executors"
     FIGURES.append(
@@ -109,11 +110,11 @@ def test_3_driver_killed_mid_batch_and_restarted_on_its_checkpoint(
     kafka_cluster, spark_cluster, healthy, workdir
 ):
     topic = kafka_cluster.create_topic()
-    ledger = producer.run(
+    _, ledger = produce_with_ledger(
         producer.Settings(
             bootstrap_servers=kafka_cluster.bootstrap, topic=topic, ticket_count=3000, ticket_seed=2301
         )
-    ).acked
+    )
     job = cluster_job(kafka_cluster, spark_cluster, topic, workdir, MAX_OFFSETS_PER_TRIGGER="250")
     job.start().wait_for_total(1, timeout=300)
     time.sleep(random.Random(3).uniform(0.2, 1.5))  # into a later batch, at no particular point
@@ -175,7 +176,7 @@ def test_4_two_of_three_brokers_down(kafka_cluster, spark_cluster, healthy, work
 def test_5_the_cluster_run_equals_the_local_run(kafka_cluster, spark_cluster, healthy, workdir):
     topic = kafka_cluster.create_topic()
     settings = producer.Settings(bootstrap_servers=kafka_cluster.bootstrap, topic=topic, ticket_count=2000)
-    ledger = producer.run(settings).acked
+    _, ledger = produce_with_ledger(settings)
     producer.run(settings)  # every ticket a second time: duplicates
     produce_raw(kafka_cluster, topic, [b"not json", b'{"ticket_id": 1}', None])
     outputs = {}
