@@ -10,18 +10,20 @@ PY := $(VENV)/bin/python
 KAFKA := local-kafka/kafka.sh
 DCLINT_VERSION := 3.1.0
 DCLINT := .cache/npm/node_modules/.bin/dclint
-DOCKERFILES := producer/Dockerfile spark/Dockerfile redpanda/Dockerfile tests/compose/standins/*/Dockerfile
+DOCKERFILES := producer/Dockerfile spark/Dockerfile redpanda/Dockerfile redpanda/certs/Dockerfile tests/compose/standins/*/Dockerfile
 # Docker Compose v2 (`docker compose`) where it is installed, else the classic `docker-compose`
 # (1.29, as Debian 12 and Ubuntu 22.04 ship it): the stack works with both.
 ifndef COMPOSE
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo docker compose || echo docker-compose)
 endif
-# Both forms of the stack: `make down`, `logs` and `clean` act on whichever runs.
-ALL_STACK_FILES := --file docker-compose.yml --file docker-compose.cluster.yml
+# Every form of the stack: `make down`, `logs` and `clean` act on whichever runs.
+ALL_STACK_FILES := --file docker-compose.yml --file docker-compose.cluster.yml --file docker-compose.secured.yml
+SECRETS := admin producer spark console
 # Compose is only driven where a Docker engine answers.
 DOCKER_ENGINE := $(shell docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help setup run broker-up broker-down produce spark up up-cluster down logs clean clean-all lint format test test-compose \
+.PHONY: help setup run broker-up broker-down produce spark up up-cluster up-secured secrets down logs clean clean-all lint format \
+	test test-compose \
 	reliability-report soak bench bench-quick
 
 help: ## list the targets
@@ -73,7 +75,19 @@ up: ## the Docker stack: docker compose up --build, in the background (then: mak
 up-cluster: ## the cluster form of the Docker stack (docker-compose.cluster.yml over docker-compose.yml): 3 Redpanda brokers, a Spark master and 2 workers
 	COMPOSE_FILE=$${COMPOSE_FILE:-docker-compose.yml:docker-compose.cluster.yml} $(MAKE) up
 
-down: ## stop the Docker stack, either form (keeps its volumes)
+up-secured: secrets ## the secured form of the Docker stack (docker-compose.secured.yml over docker-compose.yml): SASL/SCRAM over TLS, a user per service, ACLs
+	COMPOSE_FILE=$${COMPOSE_FILE:-docker-compose.yml:docker-compose.secured.yml} $(MAKE) up
+
+secrets: ## a random password per user of the secured stack, in ./secrets (made once, kept; see docs/SECURITY.md)
+	@mkdir -p secrets && chmod 700 secrets
+	@# 0644: compose hands each file to its container as it is, to users other than the owner.
+	@for user in $(SECRETS); do \
+	  file=secrets/$${user}_password; \
+	  if [ ! -s $$file ]; then (umask 022; LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 >$$file); \
+	    echo "made $$file"; fi; \
+	done
+
+down: ## stop the Docker stack, whichever form runs (keeps its volumes)
 	$(COMPOSE) $(ALL_STACK_FILES) down
 
 logs: ## follow the Docker stack's logs
@@ -102,7 +116,7 @@ lint: setup $(DCLINT) ## ruff; hadolint on the Dockerfiles; the compose file aga
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/hadolint $(DOCKERFILES)
 	@# No top-level name: docker-compose 1.29 rejects it (the project is named after the folder).
-	$(DCLINT) docker-compose.yml docker-compose.cluster.yml --max-warnings 0 \
+	$(DCLINT) docker-compose.yml docker-compose.cluster.yml docker-compose.secured.yml --max-warnings 0 \
 		--disable-rule services-alphabetical-order --disable-rule require-project-name-field
 
 format: setup ## apply ruff's fixes and formatting

@@ -2,8 +2,10 @@
 # certs.sh DIR : a throw-away CA and certificates for a secured local broker (KAFKA_SECURITY_DIR).
 #
 #   DIR/ca.pem               the CA certificate clients trust (KAFKA_SSL_CAFILE)
-#   DIR/broker.pem           the broker's unencrypted PKCS#8 key and certificate, named localhost only
-#                            (no IP address: a client dialling 127.0.0.1 must fail its hostname check)
+#   DIR/broker.pem           the broker's unencrypted PKCS#8 key and certificate in one file (Kafka),
+#   DIR/broker.key/.crt      and the same two apart (Redpanda); named for BROKER_NAMES (host names,
+#                            default localhost; no IP address: a client dialling 127.0.0.1 must fail
+#                            its hostname check)
 #   DIR/client.pem/.key      a client certificate and key signed by the CA (mutual TLS)
 #   DIR/stranger-ca.pem      a CA that signed nothing here (a client trusting it must refuse the broker)
 # Existing files are kept; the keys never leave DIR.
@@ -27,10 +29,11 @@ signed() {  # signed NAME CN EXTENSIONS : NAME.key and NAME.crt signed by ca
 ca ca
 ca stranger-ca
 rm stranger-ca.key
-signed broker localhost "subjectAltName=DNS:localhost
+names=${BROKER_NAMES:-localhost}
+signed broker "${names%% *}" "subjectAltName=$(printf 'DNS:%s,' $names | sed 's/,$//')
 extendedKeyUsage=serverAuth,clientAuth"
 cat broker.key broker.crt >broker.pem
-rm broker.key broker.crt
+chmod 644 broker.crt
 signed client tickets-client "extendedKeyUsage=clientAuth"
 mv client.crt client.pem
 chmod 644 ca.pem stranger-ca.pem client.pem

@@ -1,6 +1,7 @@
 """Readers of the Docker stack's files, shared by the unit cross-checks and the compose runtime test:
-the compose file as compose itself would interpolate it, the cluster form as compose would lay
-docker-compose.cluster.yml over it, and the images the Dockerfiles start FROM."""
+the compose file as compose itself would interpolate it, the cluster and secured forms as compose
+would lay docker-compose.cluster.yml or docker-compose.secured.yml over it, and the images the
+Dockerfiles start FROM."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ def merged(base: Any, override: Any, key: str = "") -> Any:
 
 
 CLUSTER: dict[str, Any] = merged(COMPOSE, CLUSTER_FILE)
+SECURED_FILE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.secured.yml").read_text())
+SECURED: dict[str, Any] = merged(COMPOSE, SECURED_FILE)
 
 
 def interpolate(value: str, env: Mapping[str, str] | None = None) -> str:

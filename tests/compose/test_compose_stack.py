@@ -40,6 +40,7 @@ USER_UID = 1000
 SPARK_UID = 185  # the official image's spark user
 OVERRIDES = ["tests/compose/override.yml"]
 CLUSTER_FILES = ["docker-compose.cluster.yml", "tests/compose/override.cluster.yml"]
+SECURED_FILES = ["docker-compose.secured.yml", "tests/compose/override.secured.yml"]
 
 
 @dataclass
@@ -65,6 +66,13 @@ class User:
         }
 
     def run(self, *command: str, timeout: float = 900) -> str:
+        code, output = self.attempt(*command, timeout=timeout)
+        assert code == 0, f"{' '.join(command)} failed:\n{output}"
+        return output
+
+    def attempt(self, *command: str, timeout: float = 900, **env: str) -> tuple[int, str]:
+        """`command` with `env` added to the environment (unseen in the transcript): its exit code
+        and what it printed."""
         prefix = []
         if self.uid != 0:
             docker_gid = grp.getgrnam("docker").gr_gid
@@ -72,14 +80,13 @@ class User:
         result = subprocess.run(
             [*prefix, *command],
             cwd=self.clone,
-            env=self.env(),
+            env={**self.env(), **env},
             capture_output=True,
             text=True,
             timeout=timeout,
         )
-        assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
         self.record(f"$ {' '.join(command)}", result.stdout + result.stderr)
-        return result.stdout + result.stderr
+        return result.returncode, result.stdout + result.stderr
 
     def record(self, title: str, text: str) -> None:
         """Keep what the user saw in transcript.txt beside the clone (the README quotes it)."""
@@ -216,15 +223,8 @@ TOOLS = {"compose-v2": ["docker", "compose"], "docker-compose-1.29": ["docker-co
 def test_the_compose_files_are_valid_for_the_tool(tool):
     user = user_with(TOOLS[tool], 0, f"config-{tool}")
     user.run(*user.compose, "--file", "docker-compose.yml", "config", "--quiet")
-    user.run(
-        *user.compose,
-        "--file",
-        "docker-compose.yml",
-        "--file",
-        "docker-compose.cluster.yml",
-        "config",
-        "--quiet",
-    )
+    for form in ("docker-compose.cluster.yml", "docker-compose.secured.yml"):
+        user.run(*user.compose, "--file", "docker-compose.yml", "--file", form, "config", "--quiet")
 
 
 def test_uid_1000_has_no_passwd_entry_in_the_images():
@@ -291,6 +291,15 @@ def the_readme_flow(user: User, job_uid: int, full: bool) -> None:
         user.run("make", "clean")
 
 
+def assert_nothing_left() -> None:
+    """No container and no volume of the project (what `make clean` promises)."""
+    assert containers("spark", "producer") == []
+    for kind in ("ps --all", "volume ls"):
+        listing = ["docker", *kind.split(), "--quiet", f"--filter=label={PROJECT}=client-tickets"]
+        left = subprocess.run(listing, capture_output=True, text=True, check=True).stdout.split()
+        assert left == [], f"make clean leaves {kind}: {left}"
+
+
 @pytest.fixture
 def take_down() -> Iterator[list[User]]:
     """Whatever happens in a flow, its stack goes down with its volumes afterwards."""
@@ -338,8 +347,52 @@ def test_the_cluster_form_with_compose_v2(take_down):
     assert total(user.clone) == 400
 
     user.run("make", "clean")
-    assert containers("spark", "producer") == []
-    for kind in ("ps --all", "volume ls"):
-        listing = ["docker", *kind.split(), "--quiet", f"--filter=label={PROJECT}=client-tickets"]
-        left = subprocess.run(listing, capture_output=True, text=True, check=True).stdout.split()
-        assert left == [], f"make clean leaves {kind}: {left}"
+    assert_nothing_left()
+
+
+def test_the_secured_form_with_compose_v2(take_down):
+    """docker-compose.secured.yml: SASL/SCRAM over TLS with a user per service and its ACLs, the
+    passwords made by `make secrets` and handed over as Docker secrets; a client without TLS, with
+    a wrong password or with another service's rights is refused, naming the cause."""
+    user = user_with(TOOLS["compose-v2"], USER_UID, "secured", more_files=tuple(SECURED_FILES))
+    take_down.append(user)
+    shown = user.run("make", "up-secured")
+    assert "Spark UI: http://localhost:4040" in shown
+    secrets = user.clone / "secrets"
+    assert secrets.stat().st_mode & 0o777 == 0o700 and secrets.stat().st_uid == USER_UID
+    passwords = {path.name: path.read_text() for path in secrets.iterdir()}
+    assert sorted(passwords) == ["admin_password", "console_password", "producer_password", "spark_password"]
+    assert len(set(passwords.values())) == 4 and all(len(p) == 32 for p in passwords.values())
+
+    wait_for_line("spark", "200/200 tickets counted", timeout=600)
+    user.record("$ docker logs spark", docker_logs("spark"))
+    assert "over SASL_SSL SCRAM-SHA-256 as spark" in docker_logs("spark")
+    assert "sent 200/200, acknowledged 200, failed 0" in docker_logs("producer")
+    assert total(user.clone) == 200
+
+    refused = {
+        "speaks TLS and this client PLAINTEXT": {
+            "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+            **dict.fromkeys(("KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD_FILE"), ""),
+            "KAFKA_SSL_CAFILE": "",
+        },
+        "authentication failed": {"KAFKA_SASL_PASSWORD": "not-the-password", "KAFKA_SASL_PASSWORD_FILE": ""},
+        # The job's user, with its own password: it may read the topic, not write to it.
+        "may not write to topic": {
+            "KAFKA_SASL_USERNAME": "spark",
+            "KAFKA_SASL_PASSWORD": passwords["spark_password"],
+            "KAFKA_SASL_PASSWORD_FILE": "",
+        },
+    }
+    for cause, env in refused.items():
+        passed = [argument for name in env for argument in ("-e", name)]  # values from the environment
+        code, output = user.attempt(*user.compose, "run", "--rm", "--no-deps", *passed, "producer", **env)
+        assert code == 2 and cause in output, f"{cause}: exit code {code}\n{output[-2000:]}"
+    assert total(user.clone) == 200
+    kept = user.stack("run", "--rm", "--no-deps", "--entrypoint", "ls", "certs", "/certs").split()
+    assert "ca.pem" in kept and "broker.key" in kept and "ca.key" not in kept, kept
+    said = (user.clone.parent / "transcript.txt").read_text() + docker_logs("spark") + docker_logs("redpanda")
+    assert not [name for name, password in passwords.items() if password in said], "a password in a log"
+
+    user.run("make", "clean")
+    assert_nothing_left()

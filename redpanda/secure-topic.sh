@@ -1,0 +1,24 @@
+#!/bin/sh
+# One-shot set-up of the secured stack (its topic-init service), as the superuser admin:
+#   - one SCRAM user per service, with the password of its Docker secret: created, or updated when
+#     it exists (a changed secret file is how a password is rotated: see docs/SECURITY.md);
+#   - only the ACLs each service needs: the producer writes the topic, the Spark job reads it,
+#     Console reads and describes;
+#   - then the topic, as in the default stack (create-topic.sh).
+# rpk reads the broker, TLS and user settings from the RPK_* variables of the service.
+set -eu
+RPK_PASS=$(cat /run/secrets/admin_password)
+export RPK_PASS
+topic=${KAFKA_TOPIC:-client_tickets}
+
+for user in producer spark console; do
+  password=$(cat "/run/secrets/${user}_password")
+  rpk security user create "$user" -p "$password" --mechanism SCRAM-SHA-256 2>/dev/null ||
+    rpk security user update "$user" --new-password "$password" --mechanism SCRAM-SHA-256
+done
+rpk security acl create --allow-principal User:producer --operation write,describe --topic "$topic"
+rpk security acl create --allow-principal User:spark --operation read,describe --topic "$topic"
+rpk security acl create --allow-principal User:console --operation read,describe,describe_configs --topic '*'
+rpk security acl create --allow-principal User:console --operation describe --group '*'
+rpk security acl create --allow-principal User:console --operation describe,describe_configs --cluster
+exec /usr/local/bin/create-topic.sh

@@ -1,0 +1,9 @@
+#!/bin/sh
+# Entry point of the secured stack's broker: the bootstrap superuser `admin` gets the password of
+# the Docker secret admin_password (never written in the compose file or the environment of the
+# host); Redpanda creates that SCRAM user when the cluster is first created. Then the image's own
+# entry point starts Redpanda with the service's command.
+set -eu
+RP_BOOTSTRAP_USER="admin:$(cat /run/secrets/admin_password):SCRAM-SHA-256"
+export RP_BOOTSTRAP_USER
+exec /entrypoint.sh "$@"
