@@ -248,7 +248,7 @@ def diagnose(bootstrap_servers: str, security: KafkaSecurity, refusal: str | Non
     answered = first_answering(bootstrap_servers)
     if answered is None:
         return None
-    if (problem := tls_mismatch(answered, security)) is not None or not security.uses_sasl:
+    if (problem := tls_mismatch_at(answered, security)) is not None or not security.uses_sasl:
         return problem
     offered = offered_mechanisms(answered, security)
     if offered is not None and security.mechanism not in offered:
@@ -269,16 +269,19 @@ def tls_mismatch(bootstrap_servers: str, security: KafkaSecurity) -> str | None:
     (a TLS client at a plain listener, an unknown CA, a name the certificate does not carry, a plain
     client at a TLS listener). None when they agree, or when no server answers."""
     answered = first_answering(bootstrap_servers)
-    if answered is None:
-        return None
+    return None if answered is None else tls_mismatch_at(answered, security)
+
+
+def tls_mismatch_at(answered: str, security: KafkaSecurity) -> str | None:
+    """tls_mismatch for one server, which has just accepted a connection."""
     try:
         if security.uses_tls:
-            with connect(answered) as raw:
+            with dial(answered) as raw:
                 return tls_refusal(raw, host_of(answered), security)
-        with connect(answered) as raw:
+        with dial(answered) as raw:
             if speaks_kafka(raw):
                 return None
-        with connect(answered) as raw:
+        with dial(answered) as raw:
             return plaintext_refusal(raw, answered)
     except OSError:  # gone since it answered
         return None
@@ -288,16 +291,17 @@ def first_answering(bootstrap_servers: str) -> str | None:
     """The first bootstrap server that accepts a TCP connection."""
     for server in bootstrap_servers.split(","):
         try:
-            connect(server).close()
+            dial(server).close()
         except (OSError, ValueError):
             continue
         return server.strip()
     return None
 
 
-def connect(server: str) -> socket.socket:
+def dial(server: str, timeout: float = PROBE_TIMEOUT) -> socket.socket:
+    """A TCP connection to `server` ("host:port", IPv6 hosts in brackets); OSError or ValueError."""
     host, _, port = server.strip().rpartition(":")
-    return socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT)
+    return socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
 
 
 def speaks_kafka(raw: socket.socket) -> bool:
@@ -317,7 +321,7 @@ def offered_mechanisms(server: str, security: KafkaSecurity) -> list[str] | None
     mechanism = (security.mechanism or "").encode()
     request = struct.pack(f">hhihh{len(mechanism)}s", 17, 1, 11, -1, len(mechanism), mechanism)
     try:
-        with connect(server) as raw:
+        with dial(server) as raw:
             channel = raw
             if security.uses_tls:
                 channel = tls_context(security).wrap_socket(raw, server_hostname=host_of(server))

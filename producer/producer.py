@@ -27,7 +27,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import sys
 import threading
 import time
@@ -43,7 +42,7 @@ from kafka.errors import KafkaTimeoutError
 from tickets import Ticket, encode_ticket, generate_tickets
 
 sys.path.append(str(Path(__file__).resolve().parent.parent / "common"))  # in the image: beside this file
-from kafka_security import KafkaSecurity, diagnose
+from kafka_security import KafkaSecurity, diagnose, dial
 
 log = logging.getLogger("producer")
 
@@ -282,10 +281,9 @@ def unanswered(bootstrap_servers: str) -> list[str]:
     """The brokers of the list that do not accept a connection."""
     down = []
     for address in bootstrap_servers.split(","):
-        host, _, port = address.strip().rpartition(":")
         try:
-            socket.create_connection((host, int(port)), timeout=3).close()
-        except OSError:
+            dial(address, timeout=3).close()
+        except (OSError, ValueError):
             down.append(address.strip())
     return down
 

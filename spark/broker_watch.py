@@ -12,9 +12,9 @@ with a stack trace for each failed offset lookup, once a minute. The job turns t
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 
+from kafka_security import dial
 from pyspark.sql import SparkSession
 
 log = logging.getLogger("spark_streaming")
@@ -40,9 +40,8 @@ def unreachable(bootstrap_servers: str, timeout: float = 3.0) -> str | None:
     """Why none of the bootstrap servers accepts a TCP connection, or None if one does."""
     reasons = []
     for server in bootstrap_servers.split(","):
-        host, _, port = server.strip().rpartition(":")
         try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            with dial(server, timeout):
                 return None
         except (OSError, ValueError) as err:
             reasons.append(str(err) or type(err).__name__)

@@ -67,19 +67,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.append(str(Path(__file__).resolve().parent.parent / "common"))  # in the image: beside this file
 from broker_watch import BrokerWatch, quiet_kafka_clients
 from checkpoint import RESET_ADVICE, IncompatibleCheckpointError, claim_checkpoint
 from connector import KAFKA_CONNECTOR, remember_jars, resolved_jars
 from dotenv import load_dotenv
+from kafka_security import KafkaSecurity, diagnose, tls_mismatch
 from progress import ProgressLog
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 from sink import MissingCountsError, VerdictSink
 from transforms import CLOCK_SKEW_MINUTES, first_copies, parse_tickets
-
-sys.path.append(str(Path(__file__).resolve().parent.parent / "common"))  # in the image: beside this file
-from kafka_security import KafkaSecurity, diagnose, tls_mismatch
 
 log = logging.getLogger("spark_streaming")
 

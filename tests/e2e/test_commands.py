@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from harness import ROOT, Broker, Job, job_env, produce, read_counts, wait_until
-from kafka_security import KafkaSecurity, connect, speaks_kafka, tls_mismatch
+from kafka_security import KafkaSecurity, dial, speaks_kafka, tls_mismatch
 
 pytestmark = pytest.mark.e2e
 
@@ -275,6 +275,6 @@ def test_without_a_broker_the_job_waits_saying_so_calmly_and_counts_once_it_come
 def test_a_plain_listener_is_recognised_by_a_kafka_request_not_a_tls_probe(broker):
     """The job's start-up check of its TLS setting sends a PLAINTEXT client's broker a Kafka request,
     which it answers, rather than a TLS handshake, which it would log as a broken request."""
-    with connect(broker.bootstrap.split(",")[0]) as raw:
+    with dial(broker.bootstrap.split(",")[0]) as raw:
         assert speaks_kafka(raw)
     assert tls_mismatch(broker.bootstrap, KafkaSecurity()) is None

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from harness import Broker, Job, expected_counts, job_env, ledger_of
-from kafka_security import connect, speaks_kafka
+from kafka_security import dial, speaks_kafka
 
 ROOT = Path(__file__).resolve().parents[2]
 SECURED_BROKER_PORT = 19792
@@ -150,7 +150,7 @@ def test_3_a_plaintext_client_and_a_certificate_for_another_name_are_refused(sec
     code, said, _ = produce(secured.client_env("tickets-producer", **plaintext), tmp_path)
     assert code == 2, said[-3000:]
     assert "speaks TLS and this client PLAINTEXT: set KAFKA_SECURITY_PROTOCOL=SSL" in said
-    with connect(secured.broker.bootstrap) as raw:
+    with dial(secured.broker.bootstrap) as raw:
         assert not speaks_kafka(raw)  # a Kafka request in plain text gets no Kafka answer
 
     # The certificate names localhost only; 127.0.0.1 is the same broker under a name it does not carry.
