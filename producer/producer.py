@@ -131,8 +131,11 @@ class Summary:
             self.sent += 1
 
     def settle(self, ticket_id: str, acked: str | None = None, failed: str | None = None) -> None:
-        """Record the client's answer for one ticket (from its network thread)."""
+        """Record the client's answer for one ticket (from its network thread). The first answer
+        counts: one that comes after the ticket was given up on (failed) is ignored."""
         with self._answered:
+            if ticket_id not in self.unsettled:
+                return
             if acked is not None:
                 self.acked += 1
                 self.per_type[acked] += 1
@@ -347,9 +350,10 @@ def run(
             stop=stop,
         )
     finally:
-        close(producer, pending=bool(summary.unsettled))
-        for ticket_id in list(summary.unsettled):  # given up on: failed, as the client would say
+        pending = bool(summary.unsettled)
+        for ticket_id in list(summary.unsettled):  # given up on at the deadline: failed, whatever comes later
             summary.settle(ticket_id, failed="KafkaTimeoutError('not acknowledged in time')")
+        close(producer, pending=pending)
     return summary
 
 

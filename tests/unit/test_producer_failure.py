@@ -25,6 +25,7 @@ def test_brokers_that_do_not_answer_are_named_as_the_cause():
         down = f"127.0.0.1:{free_port()}"
         settings = producer.Settings(bootstrap_servers=f"{up},{down}")
         summary = producer.Summary(requested=3)
+        summary.expect("t1")
         summary.settle("t1", failed="KafkaTimeoutError('expired')")
         assert producer.unanswered(settings.bootstrap_servers) == [down]
         cause = producer.failure_cause(settings, summary)
@@ -40,6 +41,7 @@ def test_with_every_broker_answering_the_client_errors_are_the_cause():
         settings = producer.Settings(bootstrap_servers=f"127.0.0.1:{listening.getsockname()[1]}")
         summary = producer.Summary(requested=2)
         for ticket_id in ("a", "b"):
+            summary.expect(ticket_id)
             summary.settle(ticket_id, failed="NotEnoughReplicasError(19)")
         cause = producer.failure_cause(settings, summary)
     assert cause == "the brokers answer but did not acknowledge; client errors: NotEnoughReplicasError x2"
@@ -47,6 +49,8 @@ def test_with_every_broker_answering_the_client_errors_are_the_cause():
 
 def test_a_refused_write_is_named_as_the_cause_whatever_exception_carries_it():
     summary = producer.Summary(requested=2)
+    summary.expect("a")
+    summary.expect("b")
     refusal = (
         "KafkaError('Unexpected error in InitProducerIdResponse: [Error 31] ClusterAuthorizationFailedError')"
     )
@@ -56,6 +60,15 @@ def test_a_refused_write_is_named_as_the_cause_whatever_exception_carries_it():
     assert summary.failed == {"ClusterAuthorizationFailedError": 2}
     assert producer.refused_write(summary) == refusal
     assert producer.failure_cause(settings, summary).startswith("PLAINTEXT may not write to topic 'tickets'")
+
+
+def test_an_answer_after_the_ticket_was_given_up_on_is_not_counted_again():
+    summary = producer.Summary(requested=1)
+    summary.expect("a")
+    summary.settle("a", failed="KafkaTimeoutError('not acknowledged in time')")
+    summary.settle("a", acked="BILLING")  # the client's late answer, as it closes
+    summary.settle("a", failed="KafkaError('closed forcefully')")
+    assert (summary.sent, summary.acked, summary.failed) == (1, 0, {"KafkaTimeoutError": 1})
 
 
 class Unanswered:
