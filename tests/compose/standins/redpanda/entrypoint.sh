@@ -54,7 +54,9 @@ advertised=$(upper_names "$advertised")
 names=$(grep -oE '(^|,)[A-Z_]+:' <<<"$listeners" | tr -d ',:' | sort -u)
 
 bootstrap=/etc/redpanda/.bootstrap.yaml
-cluster_property() { [ -f "$bootstrap" ] && sed -nE "s/^$1:[[:space:]]*\[?([^]#]*)\]?.*$/\1/p" "$bootstrap" | tr -d ' '; }
+cluster_property() {  # the value of a "name: value" or "name: [a, b]" line, "" without the file
+  if [ -f "$bootstrap" ]; then sed -nE "s/^$1:[[:space:]]*\[?([^]#]*)\]?.*$/\1/p" "$bootstrap" | tr -d ' '; fi
+}
 sasl=$(cluster_property enable_sasl)
 security=/tmp/security.properties
 : >"$security"
