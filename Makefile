@@ -7,7 +7,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-KAFKA := local-kafka/kafka.sh
+KAFKA := local/kafka/kafka.sh
 DCLINT_VERSION := 3.1.0
 DCLINT := .cache/npm/node_modules/.bin/dclint
 DOCKERFILES := producer/Dockerfile spark/Dockerfile redpanda/Dockerfile redpanda/certs/Dockerfile tests/compose/standins/*/Dockerfile
@@ -29,18 +29,19 @@ DOCKER_ENGINE := $(shell docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt producer/requirements.txt spark/requirements.txt
+$(VENV)/.installed: requirements-dev.txt producer/requirements.txt spark/requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "Python 3.10+ is needed (PYTHON=$(PYTHON))" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $@
 
 setup: $(VENV)/.installed ## create .venv, install the pinned packages and fetch Kafka (idempotent)
 	@$(KAFKA) install
 
 run: setup ## the whole pipeline from a clean slate: broker, job, producer; prints the result
-	$(PY) scripts/run_local.py
+	$(PY) tickets_local.run
 
 broker-up: setup ## start the local Kafka broker (KRaft) on localhost:9092 and create the topic
 	@$(KAFKA) up
@@ -49,19 +50,19 @@ broker-down: ## stop the local Kafka broker
 	@$(KAFKA) down
 
 cluster-up: setup ## start the local cluster: 3 Kafka nodes (localhost:9192,9194,9196; RF 3) and Spark (master spark://127.0.0.1:7077, 2 workers)
-	@$(PY) scripts/cluster.py up
+	@$(PY) tickets_local.cluster up
 
 cluster-run: setup ## the pipeline of `make run` on the local cluster (started if down, left running); prints the result
-	$(PY) scripts/run_local.py --cluster
+	$(PY) tickets_local.run --cluster
 
 cluster-down: ## stop the local cluster (its data stays until make clean)
-	@$(PY) scripts/cluster.py down
+	@$(PY) tickets_local.cluster down
 
 produce: setup ## send TICKET_COUNT tickets to the topic
-	$(PY) producer/producer.py
+	$(PY) tickets_producer
 
 spark: setup ## run the streaming job in the foreground (Ctrl-C stops it cleanly)
-	$(PY) spark/spark_streaming.py
+	$(PY) tickets_job
 
 up: ## the Docker stack: docker compose up --build, in the background (then: make logs)
 	$(COMPOSE) up --build --detach
@@ -95,7 +96,7 @@ logs: ## follow the Docker stack's logs
 
 clean: ## reset everything a run leaves: local broker and cluster, Docker stack and volumes, output, checkpoints, logs (keeps the Ivy and Kafka caches)
 	@$(KAFKA) reset
-	@if [ -x $(PY) ]; then $(PY) scripts/cluster.py down; fi
+	@if [ -x $(PY) ]; then $(PY) tickets_local.cluster down; fi
 ifeq ($(DOCKER_ENGINE),yes)
 	$(COMPOSE) $(ALL_STACK_FILES) down --volumes --remove-orphans
 endif
@@ -111,9 +112,10 @@ endif
 $(DCLINT):
 	npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix .cache/npm dclint@$(DCLINT_VERSION)
 
-lint: setup $(DCLINT) ## ruff; hadolint on the Dockerfiles; the compose file against the Compose schema (dclint)
+lint: setup $(DCLINT) ## ruff; the import contract (lint-imports); hadolint on the Dockerfiles; the compose file against the Compose schema (dclint)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/hadolint $(DOCKERFILES)
 	@# No top-level name: docker-compose 1.29 rejects it (the project is named after the folder).
 	$(DCLINT) docker-compose.yml docker-compose.cluster.yml docker-compose.secured.yml --max-warnings 0 \
@@ -134,8 +136,8 @@ test-cluster: setup ## the five failure scenarios on a 3-node Kafka cluster and 
 test-compose: setup ## the Docker stack and its cluster form run for real, as a user would (starts a Docker engine if none runs; ~13 min)
 	tests/compose/engine.sh up
 	@status=0; \
-	$(PY) tests/compose/images.py && $(PY) -m pytest -m compose tests/compose || status=$$?; \
-	$(PY) tests/compose/images.py --remove-builds; \
+	$(PY) -m tests.compose.images && $(PY) -m pytest -m compose tests/compose || status=$$?; \
+	$(PY) -m tests.compose.images --remove-builds; \
 	tests/compose/engine.sh down; exit $$status
 
 reliability-report: setup ## run the reliability scenarios and write docs/RELIABILITY.md from the run
@@ -149,10 +151,10 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 	touch $@
 
 bench: setup $(VENV)/.bench-installed ## measure against the baselines; writes docs/BENCHMARKS.md and its plot (~7 min)
-	$(PY) scripts/bench.py
+	$(PY) tickets_bench.bench
 
 bench-quick: setup $(VENV)/.bench-installed ## the benchmark at small sizes (a few minutes): checks every figure is produced
-	$(PY) scripts/bench.py --quick
+	$(PY) tickets_bench.bench --quick
 
 bench-scaling: setup $(VENV)/.bench-installed ## local[*] against the 2-worker Spark cluster on a 500k backlog; writes docs/SCALING-FIGURES.md (~5 min)
-	$(PY) scripts/bench_scaling.py
+	$(PY) tickets_bench.scaling

@@ -31,4 +31,4 @@ if [ "${1:-}" = spark-class ]; then
   export SPARK_WORKER_DIR="${SPARK_WORKER_DIR:-$workdir/work}"
   exec gosu "$uid:$gid" /opt/spark/bin/spark-class "$@"
 fi
-exec gosu "$uid:$gid" python3 /app/spark_streaming.py "$@"
+exec gosu "$uid:$gid" python3 -m tickets_job "$@"

@@ -6,8 +6,9 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from harness import kill_jobs_left_running
 from pyspark.sql import SparkSession
+
+from tests.harness import kill_jobs_left_running
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Test harness: the stack's real processes (scripts/local_stack.py) and the readers that check them
+"""Test harness: the stack's real processes (tickets_local.stack) and the readers that check them
 independently of the job's code: Kafka's console consumer, the producer's ledger, the part file and
 the quarantine files parsed here.
 
@@ -13,78 +13,50 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-import local_stack
 from kafka import KafkaProducer
-from local_stack import StepError, job_env, wait_until
 
-import producer
+from tickets_local.stack import Broker, Job, StepError, job_env, kill_jobs_left_running, wait_until
+from tickets_producer.send import run
+from tickets_producer.settings import Settings
+from tickets_producer.summary import Summary
 
-__all__ = ["StepError", "job_env", "wait_until"]  # the stack's, for the tests
+__all__ = ["Broker", "Job", "StepError", "job_env", "kill_jobs_left_running", "wait_until"]  # the stack's
 
 ROOT = Path(__file__).resolve().parent.parent
 PART_GLOB = "part-00000-*.json"
 
 
-class Broker(local_stack.Broker):
-    """The local broker, with Kafka's own console consumer as an independent reader."""
-
-    def console_consume(self, topic: str) -> list[dict]:
-        """Every value on `topic`, read by Kafka's own console consumer (not by our code)."""
-        total = sum(self.end_offsets(topic).values())
-        out = self.tool(
-            "org.apache.kafka.tools.consumer.ConsoleConsumer",
-            "--topic",
-            topic,
-            "--from-beginning",
-            "--max-messages",
-            str(total),
-            "--timeout-ms",
-            "30000",
-        )
-        values = [json.loads(line) for line in out.splitlines() if line.strip()]
-        assert len(values) == total, f"read {len(values)} of the {total} messages on {topic}"
-        return values
-
-
-STARTED_JOBS: list[local_stack.Job] = []  # for the clean-up after each test (tests/conftest.py)
-
-
-class Job(local_stack.Job):
-    """The job's process; its counts are read by this module, not by the job's own code."""
-
-    def start(self, *args: str) -> Job:
-        STARTED_JOBS.append(self)
-        return super().start(*args)
-
-    def counts(self) -> dict[str, int]:
-        return read_counts(self.output_dir)
-
-
-def kill_jobs_left_running() -> None:
-    """A test that failed half-way leaves its job running; it would hold the next test's cores.
-    Every job's scratch folder goes too, also of those that ended without being waited for."""
-    for job in STARTED_JOBS:
-        if job.process is not None and job.process.poll() is None:
-            job.kill()
-        job.remove_scratch()
-    STARTED_JOBS.clear()
+def console_consume(broker: Broker, topic: str) -> list[dict]:
+    """Every value on `topic`, read by Kafka's own console consumer (not by our code)."""
+    total = sum(broker.end_offsets(topic).values())
+    out = broker.tool(
+        "org.apache.kafka.tools.consumer.ConsoleConsumer",
+        "--topic",
+        topic,
+        "--from-beginning",
+        "--max-messages",
+        str(total),
+        "--timeout-ms",
+        "30000",
+    )
+    values = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert len(values) == total, f"read {len(values)} of the {total} messages on {topic}"
+    return values
 
 
 def produce(broker: Broker, topic: str, count: int, seed: int) -> dict[str, str]:
     """Send `count` tickets with the real producer code; returns its ledger (acked id -> type)."""
-    settings = producer.Settings(
-        bootstrap_servers=broker.bootstrap, topic=topic, ticket_count=count, ticket_seed=seed
-    )
+    settings = Settings(bootstrap_servers=broker.bootstrap, topic=topic, ticket_count=count, ticket_seed=seed)
     summary, ledger = produce_with_ledger(settings)
     assert not summary.failed, summary.failure_examples
     assert summary.sent == count
     return ledger
 
 
-def produce_with_ledger(settings: producer.Settings) -> tuple[producer.Summary, dict[str, str]]:
+def produce_with_ledger(settings: Settings) -> tuple[Summary, dict[str, str]]:
     """The product's producer run; its summary, and its ledger (acknowledged id -> type) kept here."""
     ledger: dict[str, str] = {}
-    return producer.run(settings, on_ack=ledger.__setitem__), ledger
+    return run(settings, on_ack=ledger.__setitem__), ledger
 
 
 def produce_in_background(
@@ -93,7 +65,7 @@ def produce_in_background(
     """The product's producer at `rate` tickets/s in a thread; `result["summary"]` and
     `result["ledger"]` once it returns."""
     result: dict = {}
-    settings = producer.Settings(
+    settings = Settings(
         bootstrap_servers=broker.bootstrap,
         topic=topic,
         ticket_count=count,

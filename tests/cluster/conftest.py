@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import Broker
-from local_stack import SparkCluster
+
+from tests.harness import Broker
+from tickets_local.stack import SparkCluster
 
 FIGURES: list[str] = []  # what the scenarios measured, shown at the end of the run
 

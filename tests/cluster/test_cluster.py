@@ -1,6 +1,6 @@
 """The job on a Spark standalone cluster reading a three-node Kafka cluster, under failures.
 
-Each scenario runs the real processes (scripts/local_stack.py): the job is the cluster's
+Each scenario runs the real processes (tickets_local.stack): the job is the cluster's
 client-mode driver, its tasks run in executors on the two workers, the topic has 3 partitions at
 replication factor 3 with min.insync.replicas 2. The checks read the part file and the producer's
 ledger here, independently of the job's code. Run by `make test-cluster` (marker `cluster`).
@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FIGURES
-from harness import (
-    ROOT,
+
+from tests.cluster.conftest import FIGURES
+from tests.harness import (
     Broker,
     Job,
     expected_counts,
@@ -32,9 +32,9 @@ from harness import (
     read_quarantine,
     wait_until,
 )
-from local_stack import SparkCluster, cluster_env
-
-import producer
+from tickets_local.stack import SparkCluster, cluster_env
+from tickets_producer.send import ACK_GRACE_SECONDS, DELIVERY_TIMEOUT_MS, run
+from tickets_producer.settings import Settings
 
 pytestmark = pytest.mark.cluster
 
@@ -111,9 +111,7 @@ def test_3_driver_killed_mid_batch_and_restarted_on_its_checkpoint(
 ):
     topic = kafka_cluster.create_topic()
     _, ledger = produce_with_ledger(
-        producer.Settings(
-            bootstrap_servers=kafka_cluster.bootstrap, topic=topic, ticket_count=3000, ticket_seed=2301
-        )
+        Settings(bootstrap_servers=kafka_cluster.bootstrap, topic=topic, ticket_count=3000, ticket_seed=2301)
     )
     job = cluster_job(kafka_cluster, spark_cluster, topic, workdir, MAX_OFFSETS_PER_TRIGGER="250")
     job.start().wait_for_total(1, timeout=300)
@@ -140,7 +138,7 @@ def test_4_two_of_three_brokers_down(kafka_cluster, spark_cluster, healthy, work
         "TICKETS_PER_SECOND": "100",
         "PRODUCER_LEDGER": str(workdir / "first.jsonl"),
     }
-    command = [sys.executable, str(ROOT / "producer" / "producer.py")]
+    command = [sys.executable, "-m", "tickets_producer"]
     started = time.monotonic()
     first = subprocess.Popen(command, env=env, cwd=workdir, stderr=subprocess.PIPE, text=True)
     wait_until(lambda: sum(kafka_cluster.end_offsets(topic).values()) >= 300, 60, "300 tickets in")
@@ -152,7 +150,7 @@ def test_4_two_of_three_brokers_down(kafka_cluster, spark_cluster, healthy, work
     assert first.returncode == 1, stderr[-3000:]
     assert "not enough in-sync replicas" in stderr, stderr[-3000:]
     assert "Traceback" not in stderr, stderr[-3000:]
-    assert elapsed < 20 + producer.DELIVERY_TIMEOUT_MS / 1000 + producer.ACK_GRACE_SECONDS + 15
+    assert elapsed < 20 + DELIVERY_TIMEOUT_MS / 1000 + ACK_GRACE_SECONDS + 15
     acknowledged = ledger_of(workdir / "first.jsonl")
     assert 300 <= len(acknowledged) < 2000
 
@@ -175,9 +173,9 @@ def test_4_two_of_three_brokers_down(kafka_cluster, spark_cluster, healthy, work
 
 def test_5_the_cluster_run_equals_the_local_run(kafka_cluster, spark_cluster, healthy, workdir):
     topic = kafka_cluster.create_topic()
-    settings = producer.Settings(bootstrap_servers=kafka_cluster.bootstrap, topic=topic, ticket_count=2000)
+    settings = Settings(bootstrap_servers=kafka_cluster.bootstrap, topic=topic, ticket_count=2000)
     _, ledger = produce_with_ledger(settings)
-    producer.run(settings)  # every ticket a second time: duplicates
+    run(settings)  # every ticket a second time: duplicates
     produce_raw(kafka_cluster, topic, [b"not json", b'{"ticket_id": 1}', None])
     outputs = {}
     for name, extra in (("local", {}), ("cluster", cluster_env(spark_cluster))):

@@ -36,8 +36,7 @@ from pathlib import Path
 
 import pyspark
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from stackfiles import ROOT, base_images
+from tests.stackfiles import ROOT, base_images
 
 log = logging.getLogger("images")
 HERE = Path(__file__).resolve().parent
@@ -138,13 +137,13 @@ def stage_context(name: str, context: Path) -> str:
         link_tree(package, dist / "python" / "pyspark", skip={"bin", "sbin", "jars", "__pycache__"})
         fingerprint.update(f"pyspark {pyspark.__version__}".encode())
     if name == "redpanda":
-        pom = (ROOT / "local-kafka" / "pom.xml").read_text()
+        pom = (ROOT / "local/kafka" / "pom.xml").read_text()
         kafka = re.search(r"<kafka.version>(.+)</kafka.version>", pom).group(1)
         lib = ROOT / ".cache" / "kafka" / kafka / "lib"
         if not (lib / ".complete").is_file():
-            subprocess.run([str(ROOT / "local-kafka" / "kafka.sh"), "install"], check=True)
+            subprocess.run([str(ROOT / "local/kafka" / "kafka.sh"), "install"], check=True)
         link_tree(lib, context / "kafka-lib", skip={".complete"})
-        shutil.copyfile(ROOT / "local-kafka" / "log4j2.yaml", context / "log4j2.yaml")
+        shutil.copyfile(ROOT / "local/kafka" / "log4j2.yaml", context / "log4j2.yaml")
         fingerprint.update(f"kafka {kafka}".encode())
     return fingerprint.hexdigest()[:16]
 

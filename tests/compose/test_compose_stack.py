@@ -28,9 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import spark_streaming
-from harness import PART_GLOB, read_counts, wait_until
-from stackfiles import ROOT, from_image
+
+from tests.harness import PART_GLOB, read_counts, wait_until
+from tests.stackfiles import ROOT, from_image
+from tickets_job.app import QUERY
+from tickets_job.connector import KAFKA_CONNECTOR
+from tickets_job.session import create_session
+from tickets_job.settings import Settings
 
 pytestmark = pytest.mark.compose
 
@@ -129,10 +133,10 @@ def total(clone: Path) -> int:
 
 def ensure_connector_in_ivy() -> None:
     """ivy/ with the Kafka connector, as after a first native run: the containers then start offline."""
-    connector = spark_streaming.KAFKA_CONNECTOR.replace(":", "_", 1).replace(":", "-")
+    connector = KAFKA_CONNECTOR.replace(":", "_", 1).replace(":", "-")
     if not (ROOT / "ivy" / "jars" / f"{connector}.jar").is_file():
-        settings = spark_streaming.Settings(ivy_dir=ROOT / "ivy")
-        spark_streaming.create_session(settings).stop()
+        settings = Settings(ivy_dir=ROOT / "ivy")
+        create_session(settings).stop()
 
 
 def make_clone(where: Path, uid: int) -> Path:
@@ -253,7 +257,7 @@ def the_readme_flow(user: User, job_uid: int, full: bool) -> None:
 
     if full:
         user.stack("restart", "spark")
-        wait_for_line("spark", f"query {spark_streaming.QUERY} started", times=2)
+        wait_for_line("spark", f"query {QUERY} started", times=2)
         same_seed = user.stack("run", "--rm", "producer")
         assert "sent 200/200, acknowledged 200" in same_seed
         wait_for_line("spark", "200/200 tickets counted", times=2)
@@ -334,7 +338,7 @@ def test_the_cluster_form_with_compose_v2(take_down):
     user.record("$ docker logs spark", docker_logs("spark"))
     assert total(user.clone) == 200
     assert part_file(user.clone).stat().st_uid == USER_UID
-    topic = spark_streaming.Settings().topic
+    topic = Settings().topic
     described = user.stack("exec", "-T", "redpanda", "rpk", "topic", "describe", topic)
     assert re.search(r"ReplicationFactor:\s*3\b|REPLICAS\s+3\b", described), described
     for worker in ("spark-worker-1", "spark-worker-2"):

@@ -7,14 +7,11 @@ one run after another filled a CI machine's disk. Run by `make test-compose` (ma
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from stackfiles import base_images
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import images
+from tests.compose import images
+from tests.stackfiles import base_images
 
 pytestmark = pytest.mark.compose
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import Broker
 
-# Ports of the tests' own broker, so that a broker started with `make broker-up` is left alone.
-TEST_BROKER_PORT = 19392
+from tests.harness import Broker
+
+# Ports of the tests' own broker, so that a broker started with `make broker-up` is left alone
+# (TEST_KAFKA_PORT: another, to run the suites of two checkouts at once).
+TEST_BROKER_PORT = int(os.environ.get("TEST_KAFKA_PORT", "19392"))
 
 
 @pytest.fixture(scope="session")

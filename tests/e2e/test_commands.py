@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,12 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import ROOT, Broker, Job, job_env, produce, read_counts, wait_until
-from kafka_security import KafkaSecurity, dial, speaks_kafka, tls_mismatch
+
+from tests.harness import ROOT, Broker, Job, job_env, produce, read_counts, wait_until
+from tickets_kafka.security import KafkaSecurity, dial, speaks_kafka, tls_mismatch
 
 pytestmark = pytest.mark.e2e
 
-PRODUCER = [sys.executable, str(ROOT / "producer" / "producer.py")]
+PRODUCER = [sys.executable, "-m", "tickets_producer"]
 
 
 def run_producer(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -62,7 +62,7 @@ def test_producer_says_what_to_check_when_the_topic_is_missing(broker):
 def test_producer_rejects_bad_configuration_before_connecting():
     result = run_producer({"TICKET_COUNT": "lots", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
     assert result.returncode == 2
-    assert "TICKET_COUNT='lots' is not an integer" in result.stderr
+    assert "TICKET_COUNT='lots' is not a whole number" in result.stderr
     assert "cannot reach" not in result.stderr
 
 
@@ -89,7 +89,7 @@ def test_producer_stops_cleanly_on_sigterm(broker, topic, tmp_path):
 
 
 def test_make_run_script_twice_in_a_row(tmp_path):
-    """scripts/run_local.py (what `make run` calls) on a broker and folders of its own."""
+    """tickets_local.run (what `make run` calls) on a broker and folders of its own."""
     broker = Broker(port=19492, state_dir=tmp_path / "kafka")
     env = {
         **broker.env,
@@ -105,7 +105,7 @@ def test_make_run_script_twice_in_a_row(tmp_path):
     results = []
     for _ in range(2):
         result = subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "run_local.py")],
+            [sys.executable, "-m", "tickets_local.run"],
             env=env,
             cwd=tmp_path,
             capture_output=True,
@@ -132,7 +132,7 @@ def test_make_run_with_the_broker_port_taken_says_so_without_a_traceback(tmp_pat
         port = taken.getsockname()[1]
         broker = Broker(port=port, state_dir=tmp_path / "kafka")
         result = subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "run_local.py")],
+            [sys.executable, "-m", "tickets_local.run"],
             env={**broker.env, "OUTPUT_DIR": str(tmp_path / "output"), "LOG_DIR": str(tmp_path / "logs")},
             cwd=tmp_path,
             capture_output=True,
@@ -141,7 +141,7 @@ def test_make_run_with_the_broker_port_taken_says_so_without_a_traceback(tmp_pat
         )
     assert result.returncode == 1
     assert f"port {port} is taken by another process: stop it or set KAFKA_PORT" in result.stderr
-    assert "ERROR run_local: kafka.sh up failed (exit 1)" in result.stderr
+    assert "ERROR tickets_local.run: kafka.sh up failed (exit 1)" in result.stderr
     assert "Traceback" not in result.stderr, result.stderr
 
 
@@ -181,7 +181,8 @@ def test_job_stops_cleanly_on_ctrl_c_and_sigterm(broker, topic, tmp_path, signum
     else:
         job.process.send_signal(signum)
     assert job.wait(timeout=90) == 0, job.log()[-3000:]
-    assert "spark_streaming: stopped" in job.log()
+    assert [event["error"] for event in job.events("stopped")] == [None]
+    assert "INFO tickets_job.app: stopped" in job.log()
     assert "Traceback" not in job.log() and "KeyboardInterrupt" not in job.log()
     # The checkpoint is consistent: a restart resumes at 60 and counts new tickets once.
     restarted = Job(job.env, tmp_path / "job2.log").start()
@@ -201,20 +202,6 @@ def test_a_killed_job_leaves_no_scratch_files(broker, topic, tmp_path):
     assert list(scratch.glob("librocksdbjni*.so")), "the JVM's temporary folder is the job's scratch"
     job.kill()
     assert not scratch.exists()
-
-
-def test_the_connector_is_resolved_once_then_loaded_from_its_jars(broker, topic, tmp_path):
-    ivy = tmp_path / "ivy"
-    if (ROOT / "ivy" / "cache").is_dir():  # a warm Ivy cache, as after any earlier run
-        shutil.copytree(ROOT / "ivy" / "cache", ivy / "cache")
-    env = job_env(broker, topic, tmp_path, BOUNDED="true", IVY_DIR=str(ivy))
-    produce(broker, topic, 20, seed=15)
-    assert Job(env, tmp_path / "first.log").start().wait() == 0
-    assert ":: resolving dependencies ::" in (tmp_path / "first.log").read_text()
-    second = Job(env, tmp_path / "second.log").start()
-    assert second.wait() == 0
-    assert ":: resolving dependencies ::" not in second.log(), "the second start asked Ivy again"
-    assert sum(read_counts(tmp_path / "output").values()) == 20
 
 
 class Forwarder(threading.Thread):
@@ -254,9 +241,7 @@ def test_without_a_broker_the_job_waits_saying_so_calmly_and_counts_once_it_come
     job = Job(env, tmp_path / "job.log").start()
     try:
         waiting = f"waiting for Kafka at localhost:{late.port}: not reachable"
-        wait_until(
-            lambda: "query client_tickets started" in job.log() and waiting in job.log(), 120, "the wait"
-        )
+        wait_until(lambda: job.events("started") and waiting in job.log(), 120, "the wait")
         time.sleep(65)  # past the Kafka client's retries and the Kafka source's first failed lookup (60 s)
         log = job.log()
         assert 3 <= log.count(waiting) <= 4, log[-3000:]

@@ -9,8 +9,8 @@ import re
 from collections import Counter
 
 import pytest
-from harness import Job, expected_counts, job_env, produce, read_counts
-from progress import BATCH_LINE
+
+from tests.harness import Job, console_consume, expected_counts, job_env, produce, read_counts
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ def test_exported_counts_equal_the_ledger_in_the_documented_format(broker, topic
     assert sorted(p.name for p in job.output_dir.iterdir()) == [part.name]
     log = job.log()
     assert "200/200 tickets counted" in log
-    batches = list(BATCH_LINE.finditer(log))
+    batches = job.batches()
     assert len(batches) >= 4, "MAX_OFFSETS_PER_TRIGGER=50 should spread 200 tickets over several batches"
     assert all(int(batch["rows"]) <= 50 for batch in batches)
     assert int(batches[-1]["total"]) == 200
@@ -48,7 +48,7 @@ def test_bounded_mode_drains_the_topic_and_exits(broker, topic, workdir):
 
 def test_kafkas_own_console_consumer_agrees_with_the_ledger(broker, topic):
     ledger = produce(broker, topic, 200, seed=401)
-    values = broker.console_consume(topic)
+    values = console_consume(broker, topic)
     assert len(values) == 200, "idempotent producer: each ticket is on the topic exactly once"
     assert {v["ticket_id"]: v["type"] for v in values} == ledger
     assert Counter(v["type"] for v in values) == Counter(ledger.values())

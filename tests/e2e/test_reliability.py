@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from harness import (
-    ROOT,
+
+from tests.harness import (
     Job,
     expected_counts,
     job_env,
@@ -35,12 +35,9 @@ from harness import (
     read_quarantine,
     wait_until,
 )
-from progress import BATCH_LINE
-from reliability_report import Outcome, write_report
-from spark_streaming import QUERY
-from tickets import encode_ticket, generate_tickets, iso_utc, utc_now
-
-import producer
+from tests.reliability_report import Outcome, write_report
+from tickets_producer.settings import Settings
+from tickets_producer.tickets import encode_ticket, generate_tickets, iso_utc, utc_now
 
 pytestmark = pytest.mark.e2e
 
@@ -55,11 +52,11 @@ def report() -> Iterator[None]:
         write_report(Path(os.environ["RELIABILITY_REPORT"]), OUTCOMES)
 
 
-def without_one_verdict(log: str) -> int:
-    """Over every batch line of a job's log: rows read that are not counted, duplicate or quarantined
+def without_one_verdict(job: Job) -> int:
+    """Over every batch event of a job: rows read that are not counted, duplicate or quarantined
     (or verdicts beyond the rows read)."""
-    batches = list(BATCH_LINE.finditer(log))
-    assert batches, "no batch line in the job's log"
+    batches = job.batches()
+    assert batches, "no batch event from the job"
     verdicts = ("counted", "duplicates", "quarantined")
     return sum(abs(int(b["rows"]) - sum(int(b[v]) for v in verdicts)) for b in batches)
 
@@ -70,7 +67,7 @@ def check(scenario: str, job: Job, ledger: dict[str, str], trials: int = 1, quar
     expected = expected_counts(ledger)
     lost = sum(max(0, n - counts.get(t, 0)) for t, n in expected.items())
     twice = sum(max(0, n - expected.get(t, 0)) for t, n in counts.items())
-    unjudged = without_one_verdict(job.log())
+    unjudged = without_one_verdict(job)
     OUTCOMES.append(Outcome(scenario, trials, len(ledger), lost, twice, quarantined, unjudged))
     assert counts == expected
     assert unjudged == 0 and "have no verdict" not in job.log()
@@ -230,8 +227,8 @@ def test_5_malformed_input_is_quarantined_and_valid_tickets_counted(broker, topi
         assert row["topic"] == topic
         assert len(row["raw"] or "") <= 1000
         assert row["value_bytes"] == (None if value is None else len(value)), name
-    assert "WARNING spark_streaming: quarantined" in job.log()
-    assert sum(int(b["quarantined"]) for b in BATCH_LINE.finditer(job.log())) == len(MALFORMED)
+    assert "WARNING tickets_job.sink: quarantined" in job.log()
+    assert sum(int(b["quarantined"]) for b in job.batches()) == len(MALFORMED)
     check(
         f"5. malformed input ({len(MALFORMED)} classes) between valid tickets",
         job,
@@ -255,7 +252,7 @@ def test_6_duplicates_from_a_rerun_producer_are_counted_once(broker, topic, work
 def test_7_topic_missing_when_the_job_starts(broker, workdir):
     topic = "created_later_" + workdir.name[-8:].replace("-", "_")
     job = Job(job_env(broker, topic, workdir), workdir / "job.log").start()
-    wait_until(lambda: f"query {QUERY} started" in job.log(), 120, "the job to start")
+    job.wait_until_started()
     broker.kafka_sh("topic", topic)
     ledger = produce(broker, topic, 200, seed=1801)
     job.wait_for_total(200)
@@ -273,26 +270,9 @@ def test_8_backlog_after_downtime_drains_in_bounded_batches(broker, topic, workd
     job = Job(env, workdir / "job2.log").start()
     job.wait_for_total(3100, timeout=300)
     assert job.stop() == 0
-    rows = [int(batch["rows"]) for batch in BATCH_LINE.finditer(job.log())]
+    rows = [int(batch["rows"]) for batch in job.batches()]
     assert sum(rows) == 3000 and max(rows) <= 200 and len(rows) >= 15, rows
     check("8. backlog of 3,000 after downtime, 200 per micro-batch", job, ledger, trials=len(rows))
-
-
-# A different aggregation (by priority) over the same topic, checkpointed where the job's would be.
-OTHER_QUERY = """
-import os, sys
-sys.path.insert(0, sys.argv[1])
-import spark_streaming as job
-settings = job.Settings.from_env(os.environ)
-spark = job.create_session(settings)
-by_priority = job.parse_tickets(job.read_kafka(spark, settings), 1440).groupBy("priority").count()
-query = (
-    by_priority.writeStream.outputMode("complete").format("console")
-    .option("checkpointLocation", os.environ["CHECKPOINT_DIR"] + "/query")
-    .trigger(availableNow=True).start()
-)
-query.awaitTermination()
-"""
 
 
 def test_9_a_checkpoint_of_another_query_is_refused(broker, topic, workdir):
@@ -300,7 +280,7 @@ def test_9_a_checkpoint_of_another_query_is_refused(broker, topic, workdir):
     checkpoint = workdir / "checkpoint"
     scratch = {"SPARK_LOCAL_DIRS": str(workdir), "SPARK_SUBMIT_OPTS": f"-Djava.io.tmpdir={workdir}"}
     subprocess.run(
-        [sys.executable, "-c", OTHER_QUERY, str(ROOT / "spark")],
+        [sys.executable, str(Path(__file__).with_name("other_query.py"))],
         env={**job_env(broker, topic, workdir), **scratch},  # its JVM is killed at exit: no files in /tmp
         cwd=workdir,
         stdout=subprocess.DEVNULL,
@@ -345,9 +325,7 @@ def test_10_tickets_straddling_both_time_limits_in_a_draining_backlog(broker, to
     values = straddling(2101, 2000, [now - window, now + window], spread=timedelta(seconds=150))
     places = produce_raw(broker, topic, values)
     job = Job(env, workdir / "job.log").start()
-    wait_until(
-        lambda: sum(int(b["rows"]) for b in BATCH_LINE.finditer(job.log())) >= len(values), 300, "the drain"
-    )
+    wait_until(lambda: sum(int(b["rows"]) for b in job.batches()) >= len(values), 300, "the drain")
     assert job.stop() == 0
 
     quarantine = read_quarantine(workdir / "quarantine")
@@ -359,7 +337,7 @@ def test_10_tickets_straddling_both_time_limits_in_a_draining_backlog(broker, to
         for t, place in zip(tickets, places, strict=True)
         if place not in quarantined
     }
-    batches = list(BATCH_LINE.finditer(job.log()))
+    batches = list(job.batches())
     assert len(batches) >= 10 and sum(int(b["rows"]) for b in batches) == len(values)
     # Both limits were straddled: each of them sent tickets to both places.
     reasons = {row["reason"] for row in quarantine}
@@ -382,7 +360,7 @@ def test_11_large_and_rate_limited_producer_runs_are_all_accepted(broker, topic,
     count or rate."""
     ledger = produce(broker, topic, 1_000_000, seed=2201)
     paced, paced_ledger = produce_with_ledger(
-        producer.Settings(
+        Settings(
             bootstrap_servers=broker.bootstrap,
             topic=topic,
             ticket_count=20_000,

@@ -1,7 +1,7 @@
 """The producer and the job against a secured broker: SASL_SSL with SCRAM users and ACLs.
 
-One local Kafka node (local-kafka/kafka.sh with KAFKA_SECURITY_DIR) takes clients only over
-SASL_SSL, with a CA and a certificate for localhost made now by local-kafka/certs.sh, SCRAM users
+One local Kafka node (local/kafka/kafka.sh with KAFKA_SECURITY_DIR) takes clients only over
+SASL_SSL, with a CA and a certificate for localhost made now by local/kafka/certs.sh, SCRAM users
 created when its storage is formatted, and StandardAuthorizer: tickets-producer may write the
 topic, tickets-job may read it, nothing else is allowed. Passwords are random for each run; the
 last test looks for them in every log and output the others left.
@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from harness import Broker, Job, expected_counts, job_env, ledger_of
-from kafka_security import dial, speaks_kafka
+
+from tests.harness import Broker, Job, expected_counts, job_env, ledger_of
+from tickets_kafka.security import dial, speaks_kafka
 
 ROOT = Path(__file__).resolve().parents[2]
 SECURED_BROKER_PORT = 19792
@@ -56,7 +57,7 @@ class Secured:
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     tls = tmp_path_factory.mktemp("tls")
-    subprocess.run([str(ROOT / "local-kafka" / "certs.sh"), str(tls)], check=True, capture_output=True)
+    subprocess.run([str(ROOT / "local/kafka" / "certs.sh"), str(tls)], check=True, capture_output=True)
     passwords = {user: secrets.token_urlsafe(18) for user in USERS}
     (tls / "scram-users").write_text("".join(f"{user} {passwords[user]}\n" for user in USERS))
     for user, password in passwords.items():
@@ -83,10 +84,10 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
 
 
 def produce(env: dict[str, str], cwd: Path) -> tuple[int, str, float]:
-    """producer/producer.py with `env`: its exit code, its log and how long it took."""
+    """tickets_producer with `env`: its exit code, its log and how long it took."""
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, str(ROOT / "producer" / "producer.py")],
+        [sys.executable, "-m", "tickets_producer"],
         env=env,
         cwd=cwd,
         capture_output=True,

@@ -1,9 +1,10 @@
-"""The checkpoint's version marker (spark/checkpoint.py)."""
+"""The checkpoint's version marker (tickets_job.checkpoint)."""
 
 import json
 
 import pytest
-from checkpoint import MARKER, QUERY_VERSION, IncompatibleCheckpointError, claim_checkpoint
+
+from tickets_job.checkpoint import MARKER, QUERY_VERSION, IncompatibleCheckpointError, claim_checkpoint
 
 
 def test_a_new_checkpoint_is_marked_with_the_query_version(tmp_path):

@@ -1,6 +1,6 @@
 """The Kafka connector's jars: remembered after Ivy resolved them, used while they are all there."""
 
-from connector import KAFKA_CONNECTOR, manifest, remember_jars, resolved_jars
+from tickets_job.connector import KAFKA_CONNECTOR, manifest, remember_jars, resolved_jars
 
 
 def test_nothing_is_remembered_before_a_resolution(tmp_path):

@@ -1,9 +1,9 @@
-"""The exported part file: exact format and atomic replacement (spark/export.py)."""
+"""The exported part file: exact format and atomic replacement (tickets_job.export)."""
 
 import json
 import threading
 
-from export import current_part, export_counts, export_rejects, render_counts, write_atomically
+from tickets_job.export import current_part, export_counts, export_rejects, render_counts, write_atomically
 
 
 def test_render_is_sorted_compact_json_lines():

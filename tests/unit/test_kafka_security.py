@@ -1,4 +1,4 @@
-"""The security settings both programs share (common/kafka_security.py): validation, the two
+"""The security settings both programs share (tickets_kafka.security): validation, the two
 translations (kafka-python, Spark's Kafka source), and a password that never shows."""
 
 from __future__ import annotations
@@ -9,13 +9,15 @@ import re
 import socket
 import struct
 import threading
-from pathlib import Path
 
 import pytest
 from kafka.net.sasl import get_sasl_mechanism
-from kafka_security import KafkaSecurity, Secret, diagnose, tls_mismatch
 
-import producer
+from tickets_job.settings import Settings as JobSettings
+from tickets_kafka.probe import diagnose, tls_mismatch
+from tickets_kafka.security import KafkaSecurity, Secret
+from tickets_kafka.settings import ConfigError, Env
+from tickets_producer.settings import Settings as ProducerSettings
 
 SASL_SSL = {
     "KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
@@ -24,9 +26,9 @@ SASL_SSL = {
 }
 
 
-def read(env: dict[str, str]) -> tuple[KafkaSecurity, list[str]]:
-    problems: list[str] = []
-    return KafkaSecurity.from_env(env, problems), problems
+def read(environ: dict[str, str]) -> tuple[KafkaSecurity, list[str]]:
+    env = Env(environ)
+    return KafkaSecurity.from_env(env), env.problems
 
 
 def test_the_default_is_plaintext_without_credentials():
@@ -91,13 +93,15 @@ def test_every_problem_is_reported_at_once(tmp_path):
             "KAFKA_SSL_CHECK_HOSTNAME": "perhaps",
         }
     )
-    assert problems == [
-        "KAFKA_SECURITY_PROTOCOL='TLS' must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL",
-        "KAFKA_SASL_MECHANISM='SCRAM' must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, AWS_MSK_IAM",
-        "KAFKA_SSL_CHECK_HOSTNAME='perhaps' must be true or false",
-        "set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both",
-        f"KAFKA_SSL_CAFILE='{tmp_path / 'missing.pem'}' is not a readable file",
-    ]
+    assert sorted(problems) == sorted(
+        [
+            "KAFKA_SECURITY_PROTOCOL='TLS' must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL",
+            "KAFKA_SASL_MECHANISM='SCRAM' must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, AWS_MSK_IAM",
+            "KAFKA_SSL_CHECK_HOSTNAME='perhaps' must be true or false",
+            "set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both",
+            f"KAFKA_SSL_CAFILE='{tmp_path / 'missing.pem'}' is not a readable file",
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -134,11 +138,11 @@ def test_settings_that_do_not_go_together_are_refused(tmp_path, env, problem):
 
 def test_the_password_never_shows_in_a_repr_or_an_error():
     security, _ = read({**SASL_SSL, "KAFKA_SASL_PASSWORD": "hunter2-secret"})
-    settings = producer.Settings(security=security)
+    settings = ProducerSettings(security=security)
     assert "hunter2-secret" not in repr(settings)
     assert "hunter2-secret" not in f"{security} {security.password} {security.describe()}"
-    with pytest.raises(producer.ConfigError) as error:
-        producer.Settings.from_env({**SASL_SSL, "KAFKA_SASL_PASSWORD": "hunter2-secret", "TICKET_COUNT": "x"})
+    with pytest.raises(ConfigError) as error:
+        ProducerSettings.from_env({**SASL_SSL, "KAFKA_SASL_PASSWORD": "hunter2-secret", "TICKET_COUNT": "x"})
     assert "hunter2-secret" not in str(error.value)
 
 
@@ -210,12 +214,10 @@ def test_a_mechanism_the_broker_does_not_offer_is_named_with_those_it_does():
 
 
 def test_the_job_reads_the_same_variables():
-    import spark_streaming
 
     security, _ = read(SASL_SSL)
-    assert spark_streaming.Settings.from_env(SASL_SSL).security == security
-    assert producer.Settings.from_env(SASL_SSL).security == security
-    assert Path(producer.__file__).parent != Path(spark_streaming.__file__).parent
+    assert JobSettings.from_env(SASL_SSL).security == security
+    assert ProducerSettings.from_env(SASL_SSL).security == security
 
 
 # --- AWS_MSK_IAM, offline: the login each client would send ---------------------------------------

@@ -8,7 +8,11 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import producer
+from tickets_kafka.probe import unanswered
+from tickets_producer.send import failure_cause, refused_write, send_all
+from tickets_producer.settings import Settings
+from tickets_producer.summary import Summary, ledger_writer
+from tickets_producer.tickets import generate_tickets
 
 
 def free_port() -> int:
@@ -23,12 +27,12 @@ def test_brokers_that_do_not_answer_are_named_as_the_cause():
         listening.listen()
         up = f"127.0.0.1:{listening.getsockname()[1]}"
         down = f"127.0.0.1:{free_port()}"
-        settings = producer.Settings(bootstrap_servers=f"{up},{down}")
-        summary = producer.Summary(requested=3)
+        settings = Settings(bootstrap_servers=f"{up},{down}")
+        summary = Summary(requested=3)
         summary.expect("t1")
         summary.settle("t1", failed="KafkaTimeoutError('expired')")
-        assert producer.unanswered(settings.bootstrap_servers) == [down]
-        cause = producer.failure_cause(settings, summary)
+        assert unanswered(settings.bootstrap_servers) == [down]
+        cause = failure_cause(settings, summary)
     assert cause.startswith(f"1 of the 2 brokers in KAFKA_BOOTSTRAP_SERVERS do not answer ({down})")
     assert "not enough in-sync replicas" in cause
     assert cause.endswith("Client errors: KafkaTimeoutError x1")
@@ -38,17 +42,17 @@ def test_with_every_broker_answering_the_client_errors_are_the_cause():
     with socket.socket() as listening:
         listening.bind(("127.0.0.1", 0))
         listening.listen()
-        settings = producer.Settings(bootstrap_servers=f"127.0.0.1:{listening.getsockname()[1]}")
-        summary = producer.Summary(requested=2)
+        settings = Settings(bootstrap_servers=f"127.0.0.1:{listening.getsockname()[1]}")
+        summary = Summary(requested=2)
         for ticket_id in ("a", "b"):
             summary.expect(ticket_id)
             summary.settle(ticket_id, failed="NotEnoughReplicasError(19)")
-        cause = producer.failure_cause(settings, summary)
+        cause = failure_cause(settings, summary)
     assert cause == "the brokers answer but did not acknowledge; client errors: NotEnoughReplicasError x2"
 
 
 def test_a_refused_write_is_named_as_the_cause_whatever_exception_carries_it():
-    summary = producer.Summary(requested=2)
+    summary = Summary(requested=2)
     summary.expect("a")
     summary.expect("b")
     refusal = (
@@ -56,14 +60,14 @@ def test_a_refused_write_is_named_as_the_cause_whatever_exception_carries_it():
     )
     for ticket_id in ("a", "b"):
         summary.settle(ticket_id, failed=refusal)
-    settings = producer.Settings(topic="tickets")
+    settings = Settings(topic="tickets")
     assert summary.failed == {"ClusterAuthorizationFailedError": 2}
-    assert producer.refused_write(summary) == refusal
-    assert producer.failure_cause(settings, summary).startswith("PLAINTEXT may not write to topic 'tickets'")
+    assert refused_write(summary) == refusal
+    assert failure_cause(settings, summary).startswith("PLAINTEXT may not write to topic 'tickets'")
 
 
 def test_an_answer_after_the_ticket_was_given_up_on_is_not_counted_again():
-    summary = producer.Summary(requested=1)
+    summary = Summary(requested=1)
     summary.expect("a")
     summary.settle("a", failed="KafkaTimeoutError('not acknowledged in time')")
     summary.settle("a", acked="BILLING")  # the client's late answer, as it closes
@@ -98,9 +102,9 @@ class SlowClient:
 
 
 def test_the_wait_for_acknowledgements_has_one_deadline_for_all_sends():
-    summary = producer.Summary(requested=5)
+    summary = Summary(requested=5)
     started = time.monotonic()
-    producer.send_all(SlowClient(), "t", producer.generate_tickets(5, seed=1), summary, ack_timeout=1.0)
+    send_all(SlowClient(), "t", generate_tickets(5, seed=1), summary, ack_timeout=1.0)
     waited = time.monotonic() - started
     assert 1.0 <= waited < 1.5
     assert summary.sent == 5
@@ -109,9 +113,9 @@ def test_the_wait_for_acknowledgements_has_one_deadline_for_all_sends():
 
 
 def test_the_wait_ends_as_soon_as_every_send_is_answered():
-    summary = producer.Summary(requested=1)
+    summary = Summary(requested=1)
     started = time.monotonic()
-    producer.send_all(SlowClient(), "t", producer.generate_tickets(1, seed=1), summary, ack_timeout=30.0)
+    send_all(SlowClient(), "t", generate_tickets(1, seed=1), summary, ack_timeout=30.0)
     assert time.monotonic() - started < 1.0
     assert summary.unsettled == set()
     assert summary.acked == 1
@@ -137,9 +141,9 @@ def peak_memory_of_a_run(count: int, ledger: Path) -> int:
     the ledger streamed to a file as the program does."""
     tracemalloc.start()
     try:
-        with producer.ledger_writer(ledger) as on_ack:
-            summary = producer.Summary(requested=count, on_ack=on_ack)
-            producer.send_all(InstantClient(), "t", producer.generate_tickets(count, seed=7), summary)
+        with ledger_writer(ledger) as on_ack:
+            summary = Summary(requested=count, on_ack=on_ack)
+            send_all(InstantClient(), "t", generate_tickets(count, seed=7), summary)
         assert summary.acked == count and sum(summary.per_type.values()) == count
         return tracemalloc.get_traced_memory()[1]
     finally:

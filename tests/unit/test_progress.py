@@ -7,14 +7,16 @@ import logging
 from types import SimpleNamespace
 
 import pytest
-from progress import BATCH_LINE, COUNTED_LINE, ProgressLog, progress_line
-from sink import BatchVerdicts
+
+from tickets_job.progress import BATCH_LINE, COUNTED_LINE, ProgressLog, progress_line, read_events
+from tickets_job.sink import BatchVerdicts
 
 QUERY = "client_tickets"
 
 
-def event(batch_id: int, rows: int, duplicates: int = 0, late: int = 0) -> SimpleNamespace:
-    """A query progress event as Spark sends it, with the deduplication operator's figures."""
+def event(batch_id: int, rows: int, duplicates: int = 0, late: int = 0, behind: int = 0) -> SimpleNamespace:
+    """A query progress event as Spark sends it, with the deduplication operator's figures and the
+    Kafka source's offsets (two partitions; `behind` records left beyond the batch in the second)."""
     operator = SimpleNamespace(
         customMetrics={"numDroppedDuplicateRows": duplicates}, numRowsDroppedByWatermark=late
     )
@@ -24,6 +26,13 @@ def event(batch_id: int, rows: int, duplicates: int = 0, late: int = 0) -> Simpl
         numInputRows=rows,
         processedRowsPerSecond=10.0,
         stateOperators=[operator],
+        sources=[
+            SimpleNamespace(
+                endOffset=json.dumps({"t": {"0": 10 * batch_id, "1": rows}}),
+                latestOffset=json.dumps({"t": {"0": 10 * batch_id, "1": rows + behind}}),
+            )
+        ],
+        durationMs={"addBatch": 300, "triggerExecution": 400},
         json=f'{{"batchId": {batch_id}, "numInputRows": {rows}}}',
     )
     return SimpleNamespace(progress=progress)
@@ -35,8 +44,8 @@ def replay(caplog: pytest.LogCaptureFixture, totals: list[int], expected: int | 
     verdicts = {batch_id: BatchVerdicts(50, 0, total) for batch_id, total in enumerate(totals)}
     listener = ProgressLog(QUERY, verdicts, expected)
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="progress"):
-        for batch_id in verdicts:
+    with caplog.at_level(logging.INFO, logger="tickets_job.progress"):
+        for batch_id in range(len(totals)):
             listener.onQueryProgress(event(batch_id, rows=50))
     return [r.getMessage() for r in caplog.records if COUNTED_LINE.fullmatch(r.getMessage())]
 
@@ -82,20 +91,59 @@ def test_the_batch_line_reads_back_with_its_exported_pattern():
 
 def test_verdicts_that_do_not_add_up_to_the_rows_read_are_an_error(caplog):
     listener = ProgressLog(QUERY, {0: BatchVerdicts(40, 2, 40), 1: BatchVerdicts(10, 0, 50)})
-    with caplog.at_level(logging.INFO, logger="progress"):
+    with caplog.at_level(logging.INFO, logger="tickets_job.progress"):
         listener.onQueryProgress(event(0, rows=45, duplicates=3))
         listener.onQueryProgress(event(1, rows=12, duplicates=0, late=2))
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert errors == ["batch 1: 2 of 12 rows read have no verdict (2 were older than the watermark)"]
 
 
-def test_spark_progress_of_each_batch_goes_to_the_progress_file(tmp_path):
-    verdicts = {0: BatchVerdicts(5, 0, 5), 1: BatchVerdicts(7, 0, 12)}
+def test_each_batch_is_an_event_in_the_progress_file(tmp_path):
+    verdicts = {0: BatchVerdicts(5, 0, 5), 1: BatchVerdicts(6, 1, 11)}
     listener = ProgressLog(QUERY, verdicts, progress_file=tmp_path / "progress.jsonl")
-    listener.onQueryProgress(event(0, rows=5))
-    listener.onQueryProgress(event(1, rows=7))
-    lines = (tmp_path / "progress.jsonl").read_text().splitlines()
-    assert [json.loads(line) for line in lines] == [
-        {"batchId": 0, "numInputRows": 5},
-        {"batchId": 1, "numInputRows": 7},
+    listener.onQueryProgress(event(0, rows=5, behind=1234))
+    listener.onQueryProgress(event(1, rows=9, duplicates=2))
+    events = list(read_events(tmp_path / "progress.jsonl"))
+    assert [{k: v for k, v in e.items() if k != "time"} for e in events] == [
+        {
+            "event": "batch",
+            "batch": 0,
+            "rows": 5,
+            "counted": 5,
+            "duplicates": 0,
+            "quarantined": 0,
+            "total": 5,
+            "behind": 1234,
+            "rows_per_second": 10.0,
+            "durations_ms": {"addBatch": 300, "triggerExecution": 400},
+            "spark": {"batchId": 0, "numInputRows": 5},
+        },
+        {
+            "event": "batch",
+            "batch": 1,
+            "rows": 9,
+            "counted": 6,
+            "duplicates": 2,
+            "quarantined": 1,
+            "total": 11,
+            "behind": 0,
+            "rows_per_second": 10.0,
+            "durations_ms": {"addBatch": 300, "triggerExecution": 400},
+            "spark": {"batchId": 1, "numInputRows": 9},
+        },
     ]
+    assert all(e["time"].endswith("Z") for e in events)
+
+
+def test_the_verdicts_of_reported_batches_are_not_kept():
+    verdicts = {batch: BatchVerdicts(1, 0, batch + 1) for batch in range(3)}
+    listener = ProgressLog(QUERY, verdicts)
+    listener.onQueryProgress(event(2, rows=1))  # batches 0 and 1 ran again and were never reported
+    assert verdicts == {}
+
+
+def test_a_file_still_being_written_yields_only_its_whole_lines(tmp_path):
+    path = tmp_path / "progress.jsonl"
+    assert list(read_events(path)) == []
+    path.write_text('{"event": "started"}\n{"event": "ba')
+    assert list(read_events(path)) == [{"event": "started"}]

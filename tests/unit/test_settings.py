@@ -5,16 +5,19 @@ from pathlib import Path
 
 import pyspark
 import pytest
-import spark_streaming
 
-import producer
+from tickets_job.connector import KAFKA_CONNECTOR
+from tickets_job.session import driver_address
+from tickets_job.settings import Settings as JobSettings
+from tickets_kafka.settings import ConfigError
+from tickets_producer.settings import Settings as ProducerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_producer_defaults():
-    settings = producer.Settings.from_env({})
-    assert settings == producer.Settings()
+    settings = ProducerSettings.from_env({})
+    assert settings == ProducerSettings()
     assert (settings.bootstrap_servers, settings.topic, settings.ticket_count) == (
         "localhost:9092",
         "client_tickets",
@@ -23,7 +26,7 @@ def test_producer_defaults():
 
 
 def test_producer_reads_its_variables():
-    settings = producer.Settings.from_env(
+    settings = ProducerSettings.from_env(
         {
             "KAFKA_BOOTSTRAP_SERVERS": "redpanda:9092",
             "KAFKA_TOPIC": "t",
@@ -34,21 +37,21 @@ def test_producer_reads_its_variables():
             "LOG_LEVEL": "debug",
         }
     )
-    assert settings == producer.Settings("redpanda:9092", "t", 1000, 7, 12.5, Path("ledger.jsonl"), "DEBUG")
+    assert settings == ProducerSettings("redpanda:9092", "t", 1000, 7, 12.5, Path("ledger.jsonl"), "DEBUG")
 
 
 def test_producer_reports_every_problem_at_once():
-    with pytest.raises(producer.ConfigError) as error:
-        producer.Settings.from_env({"TICKET_COUNT": "many", "TICKETS_PER_SECOND": "-1", "LOG_LEVEL": "LOUD"})
+    with pytest.raises(ConfigError) as error:
+        ProducerSettings.from_env({"TICKET_COUNT": "many", "TICKETS_PER_SECOND": "-1", "LOG_LEVEL": "LOUD"})
     message = str(error.value)
-    assert "TICKET_COUNT='many' is not an integer" in message
+    assert "TICKET_COUNT='many' is not a whole number" in message
     assert "TICKETS_PER_SECOND='-1' must be >= 0" in message
     assert "LOG_LEVEL='LOUD'" in message
 
 
 def test_job_defaults():
-    settings = spark_streaming.Settings.from_env({})
-    assert settings == spark_streaming.Settings()
+    settings = JobSettings.from_env({})
+    assert settings == JobSettings()
     assert settings.output_dir == Path("data/output/client_tickets")
     assert settings.checkpoint_dir == Path("data/checkpoints/client_tickets")
     assert settings.max_offsets_per_trigger == 200_000
@@ -56,7 +59,7 @@ def test_job_defaults():
 
 
 def test_job_reads_its_variables():
-    settings = spark_streaming.Settings.from_env(
+    settings = JobSettings.from_env(
         {
             "OUTPUT_DIR": "/out",
             "CHECKPOINT_DIR": "/cp",
@@ -78,24 +81,24 @@ def test_job_reads_its_variables():
 
 
 def test_a_driver_for_executors_elsewhere_gets_its_address_and_ports():
-    settings = spark_streaming.Settings.from_env(
+    settings = JobSettings.from_env(
         {"SPARK_DRIVER_HOST": "spark", "SPARK_DRIVER_PORT": "7078", "SPARK_BLOCK_MANAGER_PORT": "7079"}
     )
-    assert spark_streaming.driver_address(settings) == {
+    assert driver_address(settings) == {
         "spark.driver.host": "spark",
         "spark.driver.bindAddress": "0.0.0.0",
         "spark.driver.port": "7078",
         "spark.blockManager.port": "7079",
     }
-    assert spark_streaming.driver_address(spark_streaming.Settings()) == {}  # local[*]: Spark chooses
-    with pytest.raises(spark_streaming.ConfigError, match=r"SPARK_DRIVER_PORT=70780 is not a port"):
-        spark_streaming.Settings.from_env({"SPARK_DRIVER_PORT": "70780"})
+    assert driver_address(JobSettings()) == {}  # local[*]: Spark chooses
+    with pytest.raises(ConfigError, match=r"SPARK_DRIVER_PORT=70780 is not a port"):
+        JobSettings.from_env({"SPARK_DRIVER_PORT": "70780"})
 
 
 def test_job_reports_every_problem_at_once():
-    with pytest.raises(spark_streaming.ConfigError) as error:
-        spark_streaming.Settings.from_env({"MAX_OFFSETS_PER_TRIGGER": "0", "BOUNDED": "maybe"})
-    assert "MAX_OFFSETS_PER_TRIGGER='0' must be a whole number above 0" in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        JobSettings.from_env({"MAX_OFFSETS_PER_TRIGGER": "0", "BOUNDED": "maybe"})
+    assert "MAX_OFFSETS_PER_TRIGGER='0' must be >= 1" in str(error.value)
     assert "BOUNDED='maybe' must be true or false" in str(error.value)
 
 
@@ -103,6 +106,4 @@ def test_connector_pyspark_and_pin_agree():
     pinned = re.search(r"^pyspark==(\S+)$", (ROOT / "spark/requirements.txt").read_text(), re.M)
     assert pinned is not None
     assert pyspark.__version__ == pinned.group(1)
-    assert (
-        f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pinned.group(1)}"
-    ) == spark_streaming.KAFKA_CONNECTOR
+    assert (f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pinned.group(1)}") == KAFKA_CONNECTOR

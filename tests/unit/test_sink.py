@@ -1,11 +1,12 @@
-"""The foreachBatch sink (spark/sink.py), called as Spark calls it: a batch DataFrame and its id."""
+"""The foreachBatch sink (tickets_job.sink), called as Spark calls it: a batch DataFrame and its id."""
 
 from __future__ import annotations
 
 import pytest
-from export import PART_GLOB
 from pyspark.sql import DataFrame, SparkSession
-from sink import MissingCountsError, RunningCounts, VerdictSink
+
+from tickets_job.export import PART_GLOB
+from tickets_job.sink import MissingCountsError, RunningCounts, VerdictSink
 
 COLUMNS = (
     "ticket_id string, type string, created_at timestamp, reject_reason string, topic string, "

@@ -11,18 +11,28 @@ import copy
 import re
 from collections.abc import Iterator, Mapping
 from importlib.metadata import version
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyspark
 import pytest
-import spark_streaming
-from stackfiles import CLUSTER, CLUSTER_FILE, COMPOSE, ROOT, arg_default, dockerfile, from_image, interpolate
 
-import producer
+from tests.stackfiles import (
+    CLUSTER,
+    CLUSTER_FILE,
+    COMPOSE,
+    ROOT,
+    arg_default,
+    dockerfile,
+    from_image,
+    interpolate,
+)
+from tickets_job.connector import KAFKA_CONNECTOR
+from tickets_job.settings import Settings as JobSettings
+from tickets_producer.settings import Settings as ProducerSettings
 
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-SETTINGS = {"producer": producer.Settings, "spark": spark_streaming.Settings}
+SETTINGS = {"producer": ProducerSettings, "spark": JobSettings}
 
 
 class RecordingEnv(dict):
@@ -84,7 +94,7 @@ def paths_outside_volumes(compose: dict) -> Iterator[str]:
         for volume in compose["services"]["spark"].get("volumes", [])
         if volume.startswith("./")
     ]
-    settings = spark_streaming.Settings.from_env(environment(compose, "spark"))
+    settings = JobSettings.from_env(environment(compose, "spark"))
     for path in (settings.output_dir, settings.quarantine_dir, settings.checkpoint_dir, settings.ivy_dir):
         absolute = workdir / str(path)
         if not any(absolute.is_relative_to(mount) for mount in mounts):
@@ -119,7 +129,7 @@ def test_a_removed_volume_is_caught():
 def test_every_variable_is_documented_in_env_example():
     documented = documented_variables()
     read = set().union(*(variables_read_by(service) for service in SETTINGS))
-    kafka_sh = set(re.findall(r"\$\{([A-Z_]+):-", (ROOT / "local-kafka" / "kafka.sh").read_text()))
+    kafka_sh = set(re.findall(r"\$\{([A-Z_]+):-", (ROOT / "local/kafka" / "kafka.sh").read_text()))
     compose_lines = [
         line
         for name in ("docker-compose.yml", "docker-compose.cluster.yml")
@@ -146,10 +156,10 @@ def test_containers_reach_redpanda_on_its_internal_listener(service):
 
 def test_topic_and_partitions_agree():
     init = environment(COMPOSE, "topic-init")
-    assert init["KAFKA_TOPIC"] == producer.Settings().topic == spark_streaming.Settings().topic
+    assert init["KAFKA_TOPIC"] == ProducerSettings().topic == JobSettings().topic
     assert environment(COMPOSE, "producer")["KAFKA_TOPIC"] == init["KAFKA_TOPIC"]
     assert environment(COMPOSE, "spark")["KAFKA_TOPIC"] == init["KAFKA_TOPIC"]
-    kafka_sh = (ROOT / "local-kafka" / "kafka.sh").read_text()
+    kafka_sh = (ROOT / "local/kafka" / "kafka.sh").read_text()
     assert init["TOPIC_PARTITIONS"] == re.search(r"\$\{KAFKA_PARTITIONS:-(\d+)\}", kafka_sh).group(1) == "3"
 
 
@@ -171,7 +181,7 @@ def test_spark_image_pyspark_connector_and_pin_agree():
     assert SERVICES["spark"]["build"]["args"]["SPARK_VERSION"] == pin
     assert from_image("spark") == f"apache/spark:{pin}-scala2.13-java17-python3-ubuntu"
     assert pyspark.__version__ == pin
-    assert spark_streaming.KAFKA_CONNECTOR.endswith(f"_2.13:{pin}")
+    assert KAFKA_CONNECTOR.endswith(f"_2.13:{pin}")
     pins = (ROOT / "spark" / "requirements.txt").read_text()
     assert f"py4j=={version('py4j')}" in pins  # the image gets py4j from this pin, pyspark from Spark
 
@@ -190,25 +200,31 @@ def test_no_image_is_unpinned():
     )
 
 
-@pytest.mark.parametrize(("service", "entry"), [("producer", "producer.py"), ("spark", "spark_streaming.py")])
-def test_images_ship_every_module_and_run_the_native_entry_point(service, entry):
+def first_party_imports(package: Path) -> set[str]:
+    """The project's packages that the modules of `package` import (itself included)."""
+    code = "\n".join(path.read_text() for path in package.glob("*.py"))
+    return {package.name} | set(re.findall(r"^\s*(?:from|import) (tickets_\w+)", code, re.M))
+
+
+@pytest.mark.parametrize(("service", "package"), [("producer", "tickets_producer"), ("spark", "tickets_job")])
+def test_images_install_every_package_they_import_and_run_it_with_python_m(service, package):
     text = dockerfile(service)
-    instructions = re.sub(r"\\\n\s*", " ", text)  # continuation lines joined
-    copied = {name for line in re.findall(r"^COPY (.+) \S+$", instructions, re.M) for name in line.split()}
-    code = "\n".join(path.read_text() for path in (ROOT / service).glob("*.py"))
-    shared = {
-        f"common/{path.name}"
-        for path in (ROOT / "common").glob("*.py")
-        if re.search(rf"^(from|import) {path.stem}\b", code, re.M)
-    }
-    modules = {f"{service}/{path.name}" for path in (ROOT / service).glob("*.py")} | shared
-    assert shared, f"{service} imports nothing from common/"
-    assert modules <= copied, f"{service}/Dockerfile does not copy {modules - copied}"
-    ignored = (ROOT / ".dockerignore").read_text().splitlines()
-    for path in modules:
-        assert f"!{path.rsplit('/', 1)[0]}/*.py" in ignored, f"{path} is left out of the build context"
+    copied = dict(re.findall(r"^COPY (\S+) /tmp/src/(\S+)$", text, re.M))
+    folders = {path.parent.name: path.parent for path in ROOT.glob("*/tickets_*/__init__.py")}
+    needed = first_party_imports(folders[package])
+    assert needed == {package, "tickets_kafka"}, needed  # the other programs' packages stay out
+    for name in needed:
+        folder = folders[name].relative_to(ROOT).as_posix()
+        assert copied.get(folder) == folder, f"{service}/Dockerfile does not copy {folder}"
+        assert f"!{folder}/" in (ROOT / ".dockerignore").read_text().splitlines(), (
+            f"{folder} is not in the context"
+        )
+    assert copied.get("pyproject.toml") == "" or "COPY pyproject.toml /tmp/src/" in text
+    assert re.search(r"^RUN pip3? install --no-cache-dir --no-deps /tmp/src ", text, re.M)
     starts = text + ((ROOT / service / "docker-entrypoint.sh").read_text() if service == "spark" else "")
-    assert entry in starts
+    assert re.search(rf"python3?\"?,? \"?-m\"?,? \"?{package}\b", starts), (
+        f"{service} does not run -m {package}"
+    )
 
 
 def test_the_mounted_folders_exist_in_a_fresh_clone():
@@ -263,7 +279,7 @@ def not_shared_with_the_driver(compose: dict, service: str) -> Iterator[str]:
     """Folders the job's tasks write (the checkpoint with its state) that `service` does not see at
     the driver's path, from the same host folder."""
     driver = compose["services"]["spark"]
-    settings = spark_streaming.Settings.from_env(environment(compose, "spark"))
+    settings = JobSettings.from_env(environment(compose, "spark"))
     for path in (settings.checkpoint_dir, settings.output_dir):
         mount = next(v for v in driver["volumes"] if path.is_relative_to(v.split(":")[1]))
         if mount not in compose["services"][service].get("volumes", []):
@@ -319,7 +335,7 @@ def test_the_workers_reach_the_master_and_the_executors_reach_the_driver():
         assert command[-1] == url and flag(command, "--host") == worker
         assert command[:2] == ["spark-class", "org.apache.spark.deploy.worker.Worker"]
     assert driver["SPARK_DRIVER_HOST"] == CLUSTER_SERVICES["spark"]["container_name"] == "spark"
-    settings = spark_streaming.Settings.from_env(driver)
+    settings = JobSettings.from_env(driver)
     assert (settings.driver_port, settings.block_manager_port) == (7078, 7079)
     assert "spark-class" in (ROOT / "spark" / "docker-entrypoint.sh").read_text()
 
@@ -375,7 +391,7 @@ def test_an_uncommented_setting_that_changes_the_demo_is_caught():
 
 
 def test_env_example_shows_the_real_defaults():
-    kafka_sh = (ROOT / "local-kafka" / "kafka.sh").read_text()
+    kafka_sh = (ROOT / "local/kafka" / "kafka.sh").read_text()
     kafka_defaults = {
         k: v.removeprefix("$root/") for k, v in re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", kafka_sh)
     }

@@ -14,13 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import spark_streaming
-from kafka_security import KafkaSecurity
-from stackfiles import COMPOSE, ROOT, SECURED, SECURED_FILE, dockerfile, from_image, interpolate
+from tests.stackfiles import COMPOSE, ROOT, SECURED, SECURED_FILE, dockerfile, from_image, interpolate
+from tickets_job.settings import Settings as JobSettings
+from tickets_kafka.security import KafkaSecurity
+from tickets_kafka.settings import Env
+from tickets_producer.settings import Settings as ProducerSettings
 
-import producer
-
-CLIENTS = {"producer": producer.Settings, "spark": spark_streaming.Settings}
+CLIENTS = {"producer": ProducerSettings, "spark": JobSettings}
 SECURE_TOPIC = (ROOT / "redpanda" / "secure-topic.sh").read_text()
 CERTS_DOCKERFILE = dockerfile("redpanda/certs")
 
@@ -95,11 +95,11 @@ def client_problems(compose: dict) -> Iterator[str]:
     needs = {"producer": "write", "spark": "read"}
     for service, settings in CLIENTS.items():
         env = environment(compose, service)
-        problems: list[str] = []
         with as_in_the_container(env) as readable:
-            security = KafkaSecurity.from_env(readable, problems)
+            reading = Env(readable)
+            security = KafkaSecurity.from_env(reading)
             settings.from_env(readable)  # the rest of its configuration reads too
-        yield from (f"{service}: {problem}" for problem in problems)
+        yield from (f"{service}: {problem}" for problem in reading.problems)
         if security.protocol != "SASL_SSL":
             yield f"{service}: logs in over {security.protocol}, not SASL_SSL"
         if "KAFKA_SASL_PASSWORD" in env:

@@ -1,11 +1,11 @@
-"""Ticket generation and wire encoding (producer/tickets.py)."""
+"""Ticket generation and wire encoding (tickets_producer.tickets)."""
 
 import json
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from itertools import islice
 
-from tickets import TICKET_TYPES, Ticket, encode_ticket, generate_tickets, iso_utc
+from tickets_producer.tickets import TICKET_TYPES, Ticket, encode_ticket, generate_tickets, iso_utc
 
 START = datetime(2026, 11, 26, 6, 30, tzinfo=timezone.utc)
 

@@ -1,4 +1,4 @@
-"""parse -> valid -> enrich -> count on a local SparkSession (spark/transforms.py)."""
+"""parse -> valid -> enrich -> count on a local SparkSession (tickets_job.transforms)."""
 
 import os
 from datetime import datetime
@@ -6,8 +6,8 @@ from datetime import datetime
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from tickets import TICKET_TYPES
-from transforms import (
+
+from tickets_job.transforms import (
     IN_THE_FUTURE,
     NOT_A_TICKET,
     SUPPORT_TEAMS,
@@ -19,6 +19,7 @@ from transforms import (
     rejected_messages,
     verdict_rows,
 )
+from tickets_producer.tickets import TICKET_TYPES
 
 HORIZON = 60  # minutes: accepted created_at lie in [NOW - 50 min, NOW + 5 min]
 NOW = datetime(2026, 11, 26, 6, 45)  # the batch time the parse tests pretend

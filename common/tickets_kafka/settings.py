@@ -1,0 +1,122 @@
+"""Reading a program's settings from its environment: one vocabulary and one message for both
+programs.
+
+Each program's `Settings.from_env(env)` reads its variables through an `Env`, which collects every
+problem instead of stopping at the first; `Env.check()` then raises one ConfigError that lists
+them all ("invalid configuration: TICKET_COUNT='many' is not a whole number; LOG_LEVEL=..."). An
+empty variable means its default, as an unset one does. Nothing here reads os.environ: the caller
+passes the mapping, so that settings are tested without touching the process's environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a runnable program; the message says what to fix."""
+
+
+class Env:
+    """Typed reads of `env`, each falling back to its default and recording what is wrong."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+
+    def check(self) -> None:
+        """Raise ConfigError naming every problem found so far, if there is any."""
+        if self.problems:
+            raise ConfigError("invalid configuration: " + "; ".join(self.problems))
+
+    def raw(self, name: str) -> str | None:
+        """The variable, stripped; None when it is unset or empty."""
+        return self.env.get(name, "").strip() or None
+
+    def text(self, name: str, default: str) -> str:
+        return self.raw(name) or default
+
+    def optional_text(self, name: str) -> str | None:
+        return self.raw(name)
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        if raw.lower() not in TRUE_WORDS | FALSE_WORDS:
+            self.problem(f"{name}={raw!r} must be true or false")
+            return default
+        return raw.lower() in TRUE_WORDS
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str | None) -> str | None:
+        """One of `choices` (given in upper case; the value is read case-insensitively)."""
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        if raw.upper() not in choices:
+            self.problem(f"{name}={raw.upper()!r} must be one of {', '.join(choices)}")
+            return default
+        return raw.upper()
+
+    def whole(self, name: str, default: int | None, minimum: int = 0) -> int | None:
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        if not raw.isdigit():
+            self.problem(f"{name}={raw!r} is not a whole number")
+            return default
+        if int(raw) < minimum:
+            self.problem(f"{name}={raw!r} must be >= {minimum}")
+            return default
+        return int(raw)
+
+    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problem(f"{name}={raw!r} is not a number")
+            return default
+        if value < minimum:
+            self.problem(f"{name}={raw!r} must be >= {minimum:g}")
+            return default
+        return value
+
+    def port(self, name: str) -> int | None:
+        number = self.whole(name, None, minimum=1)
+        if number is not None and number > 65535:
+            self.problem(f"{name}={number} is not a port (1-65535)")
+            return None
+        return number
+
+    def path(self, name: str, default: Path) -> Path:
+        raw = self.raw(name)
+        return Path(raw) if raw else default
+
+    def optional_path(self, name: str) -> Path | None:
+        raw = self.raw(name)
+        return Path(raw) if raw else None
+
+    def readable(self, name: str) -> Path | None:
+        path = self.optional_path(name)
+        if path is not None and not path.is_file():
+            self.problem(f"{name}={str(path)!r} is not a readable file")
+            return None
+        return path
+
+    def log_level(self, name: str = "LOG_LEVEL", default: str = "INFO") -> str:
+        level = self.text(name, default).upper()
+        if not isinstance(logging.getLevelName(level), int):
+            self.problem(f"{name}={level!r} is not a logging level")
+            return default
+        return level

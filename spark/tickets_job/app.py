@@ -1,0 +1,213 @@
+"""Streaming job: counts customer tickets by type from Kafka and exports the counts as JSON lines.
+
+Reads KAFKA_TOPIC through Spark's Kafka source (spark-sql-kafka-0-10 at the installed pyspark's
+version, resolved once into IVY_DIR from Maven Central), parses each message with an explicit
+schema, drops repeated ticket ids, adds `support_team`, counts tickets by type and, after every
+micro-batch, replaces OUTPUT_DIR/part-00000-<uuid>.json with the complete result:
+
+    {"type":"ACCOUNT","ticket_count":52}
+
+Each message that is not a valid ticket goes, with its reason, topic, partition and offset, to
+QUARANTINE_DIR/batch-<id>.jsonl instead; such messages are never counted.
+
+One streaming query reads the topic once, and each message gets exactly one verdict: counted (the
+first copy of its ticket_id), duplicate, or quarantined. The verdict is decided once, with the
+micro-batch's own timestamp, and persisted once: the deduplication state lives in Spark's RocksDB
+state store (changelog checkpointing), and a single foreachBatch sink writes both outputs from one
+action over the batch, idempotently per batch id (tickets_job.sink). Two queries, one per output,
+would each read the topic and judge a ticket near a time limit at its own moment: it could end in
+both places or in neither.
+
+Environment (also read from an optional `.env` in the working directory):
+    KAFKA_BOOTSTRAP_SERVERS   default localhost:9092
+    KAFKA_TOPIC               default client_tickets
+    OUTPUT_DIR                default data/output/client_tickets
+    QUARANTINE_DIR            default data/output/quarantine
+    CHECKPOINT_DIR            default data/checkpoints/client_tickets (resume point; make clean resets it)
+    DEDUP_HORIZON_MINUTES     default 1440: a ticket id is remembered this long (event time)
+    IVY_DIR                   default ivy (Spark's dependency cache)
+    MAX_OFFSETS_PER_TRIGGER   default 200000 (records per micro-batch; make run and compose use 50)
+    TRIGGER_INTERVAL          default "1 second"
+    SHUFFLE_PARTITIONS        default 2
+    EXPECTED_TICKETS          optional: log "N/N tickets counted" at each multiple of it counted
+    PROGRESS_FILE             optional: append the job's events (started, each micro-batch,
+                              stopped) as JSON lines; tickets_job.progress documents them
+    BOUNDED                   default false; true = process what the topic holds, then exit
+    SPARK_MASTER              default local[*]
+    SPARK_DRIVER_MEMORY       default 1g
+    SPARK_DRIVER_HOST         optional: the name executors reach the driver at (it then listens on
+                              every interface); for a client-mode driver in a container
+    SPARK_DRIVER_PORT         optional: the driver's RPC port (default: any free one)
+    SPARK_BLOCK_MANAGER_PORT  optional: the driver's and executors' block-manager port (any free one)
+    LOG_LEVEL                 default INFO
+    KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*: TLS and SASL, as tickets_kafka.security says;
+                              they become the Kafka source's kafka.* options
+
+Run:    python -m tickets_job [--bounded]
+Logs:   one line per micro-batch on stderr: rows in = counted + duplicates + quarantined, rows/s,
+        tickets counted so far (tickets_job.progress).
+Stops:  on SIGTERM or Ctrl-C, after the running micro-batch, keeping the checkpoint consistent.
+Exits:  0 when stopped or drained (bounded), 1 when the query failed, 2 on bad configuration or
+        flags, when the Kafka connector cannot be resolved (the line names the artifact) or when
+        Kafka refuses the job (TLS, authentication, no READ permission on the topic), 3 when
+        CHECKPOINT_DIR belongs to an incompatible version of the query, is incomplete, or is ahead of
+        the topic (the topic was deleted or recreated since).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from dotenv import load_dotenv
+from pyspark.errors import StreamingQueryException
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from tickets_job.broker_watch import BrokerWatch, quiet_kafka_clients
+from tickets_job.checkpoint import IncompatibleCheckpointError, claim_checkpoint
+from tickets_job.connector import ConnectorUnavailableError
+from tickets_job.failures import EXIT_CHECKPOINT, EXIT_REFUSED, classify
+from tickets_job.progress import ProgressLog
+from tickets_job.session import create_session, read_kafka
+from tickets_job.settings import Settings
+from tickets_job.sink import VerdictSink
+from tickets_job.transforms import first_copies, parse_tickets
+from tickets_kafka.probe import tls_mismatch
+from tickets_kafka.settings import ConfigError
+
+log = logging.getLogger(__name__)
+
+QUERY = "client_tickets"
+
+
+def start_query(spark: SparkSession, settings: Settings, sink: VerdictSink) -> StreamingQuery:
+    """Kafka -> parse -> one deduplication for all messages -> the sink; checkpointed in query/."""
+    horizon = settings.dedup_horizon_minutes
+    judged = first_copies(parse_tickets(read_kafka(spark, settings), horizon), horizon)
+    writer = (
+        judged.writeStream.queryName(QUERY)
+        .outputMode("append")
+        .foreachBatch(sink)
+        .option("checkpointLocation", str((settings.checkpoint_dir / "query").resolve()))
+    )
+    if settings.bounded:
+        return writer.trigger(availableNow=True).start()
+    return writer.trigger(processingTime=settings.trigger_interval).start()
+
+
+def stop_between_batches(query: StreamingQuery, patience: float = 30.0) -> None:
+    """Stop `query` while no micro-batch runs, so that none is cut off midway.
+
+    StreamingQuery.stop() interrupts a running batch; that is safe (the batch runs again on
+    restart) but wasteful, so wait a little for the gap between two triggers.
+    """
+    deadline = time.monotonic() + patience
+    while query.isActive and query.status["isTriggerActive"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    query.stop()
+
+
+def run_until_stopped(query: StreamingQuery, stop: threading.Event) -> None:
+    """Wait until the query ends by itself (bounded mode), fails, or a stop is requested."""
+    while not stop.is_set() and query.isActive and query.exception() is None:
+        stop.wait(timeout=0.5)
+    if query.isActive:
+        log.info("stopping %s after its current micro-batch", query.name)
+        stop_between_batches(query)
+    query.awaitTermination()  # raises StreamingQueryException if the query failed
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """--bounded, and --help with the variables and exit codes; a bad flag exits 2 with the usage."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tickets_job",
+        description=__doc__.split("\n\n", 1)[0],
+        epilog=__doc__[__doc__.index("Environment") :],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--bounded", action="store_true", help="process what the topic holds, then exit (BOUNDED=true)"
+    )
+    return parser.parse_args(argv)
+
+
+def read_settings(argv: list[str] | None) -> Settings:
+    """The flags over the environment over ./.env; logging set up at the level they ask for."""
+    args = parse_args(argv)
+    load_dotenv(".env")  # the working directory's; the environment wins over it
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    settings = Settings.from_env(os.environ)
+    if args.bounded:
+        settings = dataclasses.replace(settings, bounded=True)
+    logging.getLogger().setLevel(settings.log_level)
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = read_settings(argv)
+        # A TLS setting the broker does not share fails here, in one line, rather than after Spark's
+        # start and a minute of the Kafka client's retries (an unreachable broker is waited for).
+        if (mismatch := tls_mismatch(settings.bootstrap_servers, settings.security)) is not None:
+            log.error("Kafka at %s refuses the job: %s", settings.bootstrap_servers, mismatch)
+            return EXIT_REFUSED
+        claim_checkpoint(settings.checkpoint_dir)
+        # Ctrl-C (SIGINT to the whole process group; the JVM ignores it) and SIGTERM (docker stop)
+        # both stop the query between micro-batches. Installed again after the session starts:
+        # a new SparkContext puts in pyspark's own SIGINT handler, which raises KeyboardInterrupt.
+        stop = threading.Event()
+        install_stop_handlers(stop)
+        spark = create_session(settings)
+        install_stop_handlers(stop)
+    except ConfigError as err:
+        log.error("%s", err)
+        return EXIT_REFUSED
+    except ConnectorUnavailableError as err:
+        log.error("the Kafka connector cannot be resolved: %s", err)
+        return EXIT_REFUSED
+    except IncompatibleCheckpointError as err:
+        log.error("%s", err)
+        return EXIT_CHECKPOINT
+
+    sink = VerdictSink(settings.output_dir, settings.quarantine_dir, settings.checkpoint_dir / "counts")
+    spark.streams.addListener(
+        ProgressLog(QUERY, sink.verdicts, settings.expected_tickets, settings.progress_file)
+    )
+    log.info(
+        "reading %r at %s over %s (%s); counts to %s, quarantine to %s, checkpoints in %s",
+        settings.topic,
+        settings.bootstrap_servers,
+        settings.security.describe(),
+        "bounded" if settings.bounded else f"every {settings.trigger_interval}",
+        settings.output_dir,
+        settings.quarantine_dir,
+        settings.checkpoint_dir,
+    )
+    if settings.log_level != "DEBUG":
+        quiet_kafka_clients(spark)
+    finished = threading.Event()
+    BrokerWatch(settings.bootstrap_servers, finished).start()
+    try:
+        run_until_stopped(start_query(spark, settings, sink), stop)
+    except StreamingQueryException as err:
+        failure = classify(err, settings, sink.failure)
+        log.error("%s", failure.message)
+        return failure.code
+    finally:
+        finished.set()
+        spark.stop()
+    log.info("stopped")
+    return 0

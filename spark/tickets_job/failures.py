@@ -1,0 +1,115 @@
+"""Why the job stopped, as an exit code and one line an operator can act on.
+
+A failed query is sorted by the types of the exceptions in its cause chain (the Java classes that
+Py4J reports, and Spark's error conditions), never by searching the message text:
+
+    exit 3  the checkpoint cannot be resumed: the topic ends before it (KAFKA_DATA_LOSS: the topic
+            was deleted or recreated), or the counts of the previous batch are gone
+    exit 2  Kafka refuses the job: the TLS handshake, the login, or READ on the topic
+    exit 1  any other failure of the query
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from py4j.java_gateway import is_instance_of
+from pyspark import SparkContext
+from pyspark.errors import StreamingQueryException
+
+from tickets_job.checkpoint import RESET_ADVICE
+from tickets_job.settings import Settings
+from tickets_job.sink import MissingCountsError
+from tickets_kafka.probe import diagnose, tls_mismatch
+
+EXIT_FAILED = 1
+EXIT_REFUSED = 2  # also: bad configuration, or the connector cannot be resolved
+EXIT_CHECKPOINT = 3
+
+KAFKA = "org.apache.kafka.common.errors."
+NOT_PERMITTED = {KAFKA + "TopicAuthorizationException", KAFKA + "GroupAuthorizationException"}
+MECHANISM_REFUSED = KAFKA + "UnsupportedSaslMechanismException"
+LOGIN_REFUSED = KAFKA + "SaslAuthenticationException"
+TLS_REFUSED = {KAFKA + "SslAuthenticationException", "javax.net.ssl.SSLHandshakeException"}
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One exception of the Java cause chain: its class, its own message, Spark's condition."""
+
+    java_class: str
+    message: str
+    condition: str | None = None
+    parameters: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: int
+    message: str
+
+
+def causes(err: StreamingQueryException) -> Iterator[Cause]:
+    """The Java exceptions behind a failed query, outermost first."""
+    throwable = getattr(err, "_origin", None)
+    seen = 0
+    while throwable is not None and seen < 50:
+        condition, parameters = None, None
+        if is_instance_of(SparkContext._gateway, throwable, "org.apache.spark.SparkThrowable"):
+            condition = throwable.getCondition()
+            parameters = dict(throwable.getMessageParameters() or {})
+        yield Cause(throwable.getClass().getName(), throwable.getMessage() or "", condition, parameters)
+        throwable, seen = throwable.getCause(), seen + 1
+
+
+def classify(err: StreamingQueryException, settings: Settings, sink_failure: Exception | None) -> Failure:
+    """The exit code and line for a query that failed with `err` (the sink's own failure, if it
+    raised one, is the first thing looked at)."""
+    if isinstance(sink_failure, MissingCountsError):
+        return Failure(
+            EXIT_CHECKPOINT,
+            f"the checkpoint in {settings.checkpoint_dir} is incomplete: {sink_failure}; {RESET_ADVICE}",
+        )
+    chain = list(causes(err))
+    for cause in chain:
+        if cause.condition and cause.condition.startswith("KAFKA_DATA_LOSS"):
+            at = cause.parameters or {}
+            position = (
+                f"partition {at['topicPartition']} at {at['newOffset']}, checkpoint at {at['prevOffset']}"
+                if {"topicPartition", "prevOffset", "newOffset"} <= at.keys()
+                else cause.message
+            )
+            return Failure(
+                EXIT_CHECKPOINT,
+                f"topic {settings.topic!r} ends before the checkpoint's position ({position}): the topic "
+                "was deleted or recreated (as `docker compose down -v` does) while CHECKPOINT_DIR kept "
+                f"the old position; {RESET_ADVICE}",
+            )
+    if (refusal := refused_by_kafka(chain, settings)) is not None:
+        return Failure(EXIT_REFUSED, f"Kafka at {settings.bootstrap_servers} refuses the job: {refusal}")
+    return Failure(
+        EXIT_FAILED,
+        f"the query failed: {err}; if the query changed since the checkpoint was written, {RESET_ADVICE}",
+    )
+
+
+def refused_by_kafka(chain: list[Cause], settings: Settings) -> str | None:
+    """Why Kafka refused the job, when one of the causes says it did: its TLS handshake, its
+    login, or its permission to read the topic; None for any other failure."""
+    by_class = {cause.java_class: cause for cause in chain}
+    if NOT_PERMITTED & by_class.keys():
+        return (
+            f"{settings.security.describe()} may not read topic {settings.topic!r} (topic authorization "
+            "failed): grant the user READ on the topic (an ACL), or use the user that has it"
+        )
+    if (cause := by_class.get(MECHANISM_REFUSED)) is not None:
+        return (
+            f"the broker does not offer the login the job asks for ({cause.message}): "
+            "check KAFKA_SASL_MECHANISM"
+        )
+    if (cause := by_class.get(LOGIN_REFUSED)) is not None:
+        return diagnose(settings.bootstrap_servers, settings.security, cause.message or None)
+    if TLS_REFUSED & by_class.keys():
+        return tls_mismatch(settings.bootstrap_servers, settings.security) or "the TLS handshake failed"
+    return None

@@ -1,0 +1,62 @@
+"""The job's SparkSession and its Kafka source."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+
+from tickets_job.connector import resolve_jars
+from tickets_job.settings import Settings
+
+ROCKSDB_STATE_STORE = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+
+
+def driver_address(settings: Settings) -> dict[str, str]:
+    """Where executors on other machines reach a client-mode driver; empty when Spark may choose."""
+    conf = {}
+    if settings.driver_host is not None:
+        conf["spark.driver.host"] = settings.driver_host
+        conf["spark.driver.bindAddress"] = "0.0.0.0"  # the advertised name resolves to another interface
+    if settings.driver_port is not None:
+        conf["spark.driver.port"] = str(settings.driver_port)
+    if settings.block_manager_port is not None:
+        conf["spark.blockManager.port"] = str(settings.block_manager_port)
+    return conf
+
+
+def create_session(settings: Settings) -> SparkSession:
+    """A session with the Kafka connector's jars (and the login module's the security settings
+    need), resolved into IVY_DIR on the first start (ConnectorUnavailableError if they cannot be)."""
+    jars = resolve_jars(settings.ivy_dir, settings.security.java_packages())
+    builder = SparkSession.builder.appName("client-tickets").master(settings.master)
+    for key, value in driver_address(settings).items():
+        builder = builder.config(key, value)
+    session = (
+        builder.config("spark.jars", ",".join(str(jar.resolve()) for jar in jars))
+        .config("spark.driver.memory", settings.driver_memory)
+        .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+        .config("spark.ui.showConsoleProgress", "false")
+        # Batches without new data would only advance the deduplication watermark (evicting old
+        # ids), which the next batch with data does as well; skipping them saves idle work.
+        .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
+        # The seen ticket ids live in RocksDB (off the JVM heap, spilled to local disk), and each
+        # batch checkpoints only its changes instead of a snapshot of the whole state.
+        .config("spark.sql.streaming.stateStore.providerClass", ROCKSDB_STATE_STORE)
+        .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("WARN")
+    return session
+
+
+def read_kafka(spark: SparkSession, settings: Settings) -> DataFrame:
+    """The topic from its first offset, at most MAX_OFFSETS_PER_TRIGGER records per micro-batch."""
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.bootstrap_servers)
+        .option("subscribe", settings.topic)
+        .option("startingOffsets", "earliest")
+        .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+        .options(**settings.security.spark_kafka_options())
+        .load()
+    )
+    # (key, value, topic, partition, offset, timestamp, timestampType)

@@ -1,0 +1,79 @@
+"""The Kafka connector's resolution: once, from Maven Central only, whatever ~/.m2 holds; and a
+resolution that fails names the artifact in one line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Job, job_env, produce, read_counts
+from tickets_job.connector import KAFKA_CONNECTOR, RESOLVE_LOG, ConnectorUnavailableError, resolve_jars
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+# A dependency of the connector (the jar the first start fetches with it).
+POOL = ("org.apache.commons", "commons-pool2", "2.13.1")
+
+
+def warm_ivy(ivy: Path, without: tuple[str, str, str] | None = None) -> None:
+    """The repository's Ivy cache (as after any earlier run), without one artifact if asked."""
+    if (ROOT / "ivy" / "cache").is_dir():
+        shutil.copytree(ROOT / "ivy" / "cache", ivy / "cache")
+    if without is not None:
+        shutil.rmtree(ivy / "cache" / without[0] / without[1], ignore_errors=True)
+
+
+def test_the_connector_is_resolved_once_then_loaded_from_its_jars(broker, topic, tmp_path):
+    ivy = tmp_path / "ivy"
+    warm_ivy(ivy)
+    env = job_env(broker, topic, tmp_path, BOUNDED="true", IVY_DIR=str(ivy))
+    produce(broker, topic, 20, seed=15)
+    first = Job(env, tmp_path / "first.log").start()
+    assert first.wait() == 0, first.log()[-3000:]
+    assert f"resolving {KAFKA_CONNECTOR} through Ivy" in first.log()
+    assert ":: resolving dependencies ::" in (ivy / RESOLVE_LOG).read_text()
+    second = Job(env, tmp_path / "second.log").start()
+    assert second.wait() == 0
+    assert "through Ivy" not in second.log(), "the second start asked Ivy again"
+    assert sum(read_counts(tmp_path / "output").values()) == 20
+
+
+def test_a_pom_without_its_jar_in_m2_does_not_stop_the_first_start(broker, topic, tmp_path):
+    """Maven leaves poms without jars in ~/.m2; Spark's default resolvers trusted them."""
+    home = tmp_path / "home"
+    group, artifact, version = POOL
+    planted = home / ".m2" / "repository" / group.replace(".", "/") / artifact / version
+    planted.mkdir(parents=True)
+    (planted / f"{artifact}-{version}.pom").write_text(
+        "<project><modelVersion>4.0.0</modelVersion>"
+        f"<groupId>{group}</groupId><artifactId>{artifact}</artifactId><version>{version}</version></project>"
+    )
+    ivy = tmp_path / "ivy"
+    warm_ivy(ivy, without=POOL)
+    env = job_env(
+        broker,
+        topic,
+        tmp_path,
+        BOUNDED="true",
+        IVY_DIR=str(ivy),
+        HOME=str(home),
+        SPARK_SUBMIT_OPTS=f"-Duser.home={home}",  # the JVM takes its home from here, not from HOME
+    )
+    produce(broker, topic, 10, seed=16)
+    job = Job(env, tmp_path / "job.log").start()
+    assert job.wait() == 0, job.log()[-3000:]
+    assert (ivy / "jars" / f"{group}_{artifact}-{version}.jar").is_file()
+    assert sum(read_counts(tmp_path / "output").values()) == 10
+
+
+def test_a_package_that_cannot_be_resolved_is_named_in_one_line(tmp_path):
+    missing = "org.example.tickets:no-such-artifact:0.0.1"
+    with pytest.raises(ConnectorUnavailableError) as error:
+        resolve_jars(tmp_path / "ivy", extras=(missing,))
+    message = str(error.value)
+    assert message.startswith("unresolved dependency: org.example.tickets#no-such-artifact;0.0.1"), message
+    assert "\n" not in message
+    assert str(tmp_path / "ivy" / RESOLVE_LOG) in message
