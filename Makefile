@@ -23,7 +23,7 @@ SECRETS := admin producer spark console
 DOCKER_ENGINE := $(shell docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && echo yes)
 
 .PHONY: help setup run broker-up broker-down produce spark up up-cluster up-secured secrets down logs clean clean-all lint format \
-	test test-compose \
+	test test-cluster test-compose compose-images \
 	reliability-report soak bench bench-quick
 
 help: ## list the targets
@@ -125,18 +125,31 @@ format: setup ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: setup lint ## everything: lint, unit tests, end-to-end and security tests on real local brokers, the cluster scenarios, the Docker stack
-	$(PY) -m pytest
-	$(MAKE) test-cluster
-	$(MAKE) test-compose
+test: setup lint ## everything: lint, unit and end-to-end tests on real local brokers, the cluster scenarios, the Docker stack (see docs/TESTING.md)
+	@# Two lanes at once: the native tests (pytest), and the Docker test's engine and images, then the
+	@# cluster scenarios; the Docker flows last, alone (they publish the stack's ports).
+	@mkdir -p data/logs
+	@started=$$SECONDS; status=0; lane=data/logs/test-images-and-cluster.log; \
+	( t=$$SECONDS; $(MAKE) --no-print-directory compose-images || exit 1; echo "make test: images ready after $$((SECONDS - t)) s"; \
+	  t=$$SECONDS; $(MAKE) --no-print-directory test-cluster; code=$$?; echo "make test: test-cluster $$((SECONDS - t)) s"; exit $$code ) >$$lane 2>&1 & \
+	images_and_cluster=$$!; \
+	t=$$SECONDS; $(PY) -m pytest || status=1; echo "make test: pytest $$((SECONDS - t)) s"; \
+	echo "make test: waiting for the Docker images and the cluster scenarios ($$lane)"; \
+	wait $$images_and_cluster || status=1; cat $$lane; \
+	if [ $$status = 0 ]; then t=$$SECONDS; $(MAKE) --no-print-directory test-compose || status=1; echo "make test: test-compose $$((SECONDS - t)) s"; \
+	else tests/compose/engine.sh down; fi; \
+	echo "make test: $$((SECONDS - started)) s in all, $$([ $$status = 0 ] && echo passed || echo FAILED)"; exit $$status
 
-test-cluster: setup ## the five failure scenarios on a 3-node Kafka cluster and a 2-worker Spark cluster of their own (~12 min)
+test-cluster: setup ## the five failure scenarios on a 3-node Kafka cluster and a 2-worker Spark cluster of their own (~14 min)
 	$(PY) -m pytest -m cluster tests/cluster
 
-test-compose: setup ## the Docker stack and its cluster form run for real, as a user would (starts a Docker engine if none runs; ~13 min)
+compose-images: setup ## the Docker test's tools and images: a Docker engine (started if none runs), both Compose tools, the stand-in images
 	tests/compose/engine.sh up
+	$(PY) -m tests.compose.images
+
+test-compose: compose-images ## the Docker stack and its cluster and secured forms run for real, as a user would (~20 min after compose-images)
 	@status=0; \
-	$(PY) -m tests.compose.images && $(PY) -m pytest -m compose tests/compose || status=$$?; \
+	$(PY) -m pytest -m compose tests/compose || status=$$?; \
 	$(PY) -m tests.compose.images --remove-builds; \
 	tests/compose/engine.sh down; exit $$status
 

@@ -15,6 +15,7 @@ their versions, so a version bump resolves anew.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import re
 from pathlib import Path
@@ -87,12 +88,20 @@ def unresolved(ivy_messages: str, packages: tuple[str, ...]) -> str:
 
 
 def resolve_jars(ivy_dir: Path, extras: tuple[str, ...] = ()) -> list[Path]:
-    """The jars of the connector and `extras`: remembered ones, else resolved now (see above)."""
+    """The jars of the connector and `extras`: remembered ones, else resolved now (see above).
+    Jobs that share IVY_DIR and start together resolve one at a time: the next finds the jars."""
     if (jars := resolved_jars(ivy_dir, extras)) is not None:
         return jars
+    ivy_dir.mkdir(parents=True, exist_ok=True)
+    with (ivy_dir / ".resolve.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return resolved_jars(ivy_dir, extras) or resolve(ivy_dir, extras)
+
+
+def resolve(ivy_dir: Path, extras: tuple[str, ...]) -> list[Path]:
+    """Ask Ivy for the connector and `extras`, remember the jars it resolved, return them."""
     packages = (KAFKA_CONNECTOR, *extras)
     log.info("resolving %s through Ivy into %s (once)", ", ".join(packages), ivy_dir)
-    ivy_dir.mkdir(parents=True, exist_ok=True)
     conf = SparkConf(loadDefaults=False).setAll(ivy_conf(ivy_dir, packages).items())
     with (ivy_dir / RESOLVE_LOG).open("w+b") as messages:
         try:
