@@ -153,8 +153,8 @@ test-compose: compose-images ## the Docker stack and its cluster and secured for
 	$(PY) -m tests.compose.images --remove-builds; \
 	tests/compose/engine.sh down; exit $$status
 
-reliability-report: setup ## run the reliability scenarios and write docs/RELIABILITY.md from the run
-	RELIABILITY_REPORT=docs/RELIABILITY.md $(PY) -m pytest tests/e2e/test_reliability.py
+reliability-report: setup ## run the reliability scenarios and write docs/reports/RELIABILITY.md from the run
+	RELIABILITY_REPORT=docs/reports/RELIABILITY.md $(PY) -m pytest tests/e2e/test_reliability.py
 
 soak: setup ## the kill -9 scenario with 30 kills (SOAK_KILLS, SOAK_SEED to change)
 	SOAK_KILLS=$${SOAK_KILLS:-30} $(PY) -m pytest tests/e2e/test_reliability.py -k kill_9
@@ -163,11 +163,11 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	touch $@
 
-bench: setup $(VENV)/.bench-installed ## measure against the baselines; writes docs/BENCHMARKS.md and its plot (~7 min)
+bench: setup $(VENV)/.bench-installed ## measure against the baselines; writes docs/reports/BENCHMARKS.md and its plot (~7 min)
 	$(PY) tickets_bench.bench
 
 bench-quick: setup $(VENV)/.bench-installed ## the benchmark at small sizes (a few minutes): checks every figure is produced
 	$(PY) tickets_bench.bench --quick
 
-bench-scaling: setup $(VENV)/.bench-installed ## local[*] against the 2-worker Spark cluster on a 500k backlog; writes docs/SCALING-FIGURES.md (~5 min)
+bench-scaling: setup $(VENV)/.bench-installed ## local[*] against the 2-worker Spark cluster on a 500k backlog; writes docs/reports/SCALING-FIGURES.md (~5 min)
 	$(PY) tickets_bench.scaling

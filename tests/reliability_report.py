@@ -1,4 +1,4 @@
-"""The table of docs/RELIABILITY.md, written from the outcomes of a real run of the scenarios."""
+"""The table of docs/reports/RELIABILITY.md, written from the outcomes of a real run of the scenarios."""
 
 from __future__ import annotations
 

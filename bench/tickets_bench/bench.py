@@ -11,7 +11,7 @@ key of its own (section.what[.size]):
   memory      driver peak memory and deduplication state with the largest backlog's ids;
   latency     send -> counted in the exported file, p50 and p99, one ticket per request;
   demo        the 200-ticket demo: job start -> query started, -> final JSON (warm Ivy).
-tickets_bench.report writes docs/BENCHMARKS.md, docs/benchmarks.png and docs/benchmarks.json
+tickets_bench.report writes docs/reports/BENCHMARKS.md, docs/reports/benchmarks.png and docs/reports/benchmarks.json
 (this run and the previous one); --quick writes them under data/bench instead.
 A timing is never asserted; --quick only checks that every figure was produced.
 """
@@ -466,7 +466,7 @@ def main() -> int:
         f"{broker_version()} broker (KRaft, one node) and every client on the same machine, one after "
         "the other"
     )
-    report = bench_report.write(WORK if args.quick else ROOT / "docs", results.figures, about, args.quick)
+    report = bench_report.write(WORK if args.quick else ROOT / "docs" / "reports", results.figures, about, args.quick)
     log.info("wrote %s", report)
     return 0
 

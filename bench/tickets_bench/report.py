@@ -1,7 +1,7 @@
-"""docs/BENCHMARKS.md and docs/benchmarks.png from the measurements of `make bench`.
+"""docs/reports/BENCHMARKS.md and docs/reports/benchmarks.png from the measurements of `make bench`.
 
 The measurements arrive keyed by name (see tickets_bench.bench), with the previous run's beside them
-(docs/benchmarks.json keeps both). Every target is computed here from keys of this run, and the
+(docs/reports/benchmarks.json keeps both). Every target is computed here from keys of this run, and the
 report states only the figures, the goals and whether each is met: what they mean is for the
 reader (and the closing notes of the work), not for a generated file that would keep saying it
 after the figures change.

@@ -3,7 +3,7 @@
 
 Starts its own Kafka cluster (ports 19992-19997) and Spark cluster (master 17277), fills a topic
 with BACKLOG distinct tickets (replication factor 3), runs the job bounded on each, and writes
-docs/SCALING-FIGURES.md (the figures, the machine, the command). --quick: a small backlog, the
+docs/reports/SCALING-FIGURES.md (the figures, the machine, the command). --quick: a small backlog, the
 report under data/bench-scaling, only to check that the script works.
 """
 
@@ -53,7 +53,7 @@ def main() -> int:
     finally:
         spark.down()
         broker.down()
-    report = (work if args.quick else ROOT / "docs") / "SCALING-FIGURES.md"
+    report = (work if args.quick else ROOT / "docs" / "reports") / "SCALING-FIGURES.md"
     report.parent.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Scaling figures (generated)",
@@ -62,7 +62,7 @@ def main() -> int:
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}, {os.cpu_count()} cores: the job drains a backlog",
         f"of {backlog:,} distinct tickets from a three-node Kafka cluster on the same machine (3 partitions,",
         "replication factor 3), bounded, once per Spark setup.",
-        "See [SCALING.md](SCALING.md) for what they mean.",
+        "See [SCALING.md](../SCALING.md) for what they mean.",
         "",
         "| Spark | tickets/s (first batch to exit) | process start to exit | micro-batches |",
         "|---|---:|---:|---:|",

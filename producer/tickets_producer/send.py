@@ -46,7 +46,7 @@ ACK_GRACE_SECONDS = 10  # beyond it: kafka-python does not expire batches it can
 
 def producer_config() -> dict[str, object]:
     """kafka-python settings: durable (acks=all, idempotent), batching and compression chosen by
-    measuring (docs/BENCHMARKS.md): about twice the tickets per second of the defaults."""
+    measuring (docs/reports/BENCHMARKS.md): about twice the tickets per second of the defaults."""
     return {
         "acks": "all",
         "enable_idempotence": True,

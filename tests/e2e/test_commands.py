@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.harness import ROOT, Broker, Job, job_env, produce, read_counts, wait_until
-from tickets_kafka.security import KafkaSecurity, dial, speaks_kafka, tls_mismatch
+from tickets_kafka.probe import dial, speaks_kafka, tls_mismatch
+from tickets_kafka.security import KafkaSecurity
 
 pytestmark = pytest.mark.e2e
 

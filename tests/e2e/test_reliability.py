@@ -1,4 +1,4 @@
-"""The reliability scenarios (docs/RELIABILITY.md) against the real broker and the real job process.
+"""The reliability scenarios (docs/reports/RELIABILITY.md) against the real broker and the real job process.
 
 Each checks, against the producers' ledgers of acknowledged ids:
   I1 no loss and I2 no double count: the exported count of each type equals the number of

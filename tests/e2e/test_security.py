@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Broker, Job, expected_counts, job_env, ledger_of
-from tickets_kafka.security import dial, speaks_kafka
+from tickets_kafka.probe import dial, speaks_kafka
 
 ROOT = Path(__file__).resolve().parents[2]
 SECURED_BROKER_PORT = 19792
