@@ -11,7 +11,7 @@ key of its own (section.what[.size]):
   memory      driver peak memory and deduplication state with the largest backlog's ids;
   latency     send -> counted in the exported file, p50 and p99, one ticket per request;
   demo        the 200-ticket demo: job start -> query started, -> final JSON (warm Ivy).
-tickets_bench.report writes docs/reports/BENCHMARKS.md, docs/reports/benchmarks.png and docs/reports/benchmarks.json
+tickets_bench.report writes BENCHMARKS.md, benchmarks.png and benchmarks.json into docs/reports/
 (this run and the previous one); --quick writes them under data/bench instead.
 A timing is never asserted; --quick only checks that every figure was produced.
 """
@@ -37,6 +37,7 @@ from statistics import quantiles
 from kafka import KafkaProducer
 
 from tickets_bench import report as bench_report
+from tickets_local.run import DEMO_OFFSETS_PER_TRIGGER
 from tickets_local.stack import Broker, Job, job_env, read_part_counts, wait_until
 from tickets_producer.send import producer_config
 from tickets_producer.tickets import encode_ticket, generate_tickets
@@ -399,7 +400,11 @@ def demo(broker: Broker) -> tuple[float, float]:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     env = job_env(
-        broker, topic, work, TRIGGER_INTERVAL="1 second", MAX_OFFSETS_PER_TRIGGER="50"
+        broker,
+        topic,
+        work,
+        TRIGGER_INTERVAL="1 second",
+        MAX_OFFSETS_PER_TRIGGER=str(DEMO_OFFSETS_PER_TRIGGER),
     )  # as make run
     subprocess.run(
         [sys.executable, "-m", "tickets_producer"],
@@ -466,7 +471,9 @@ def main() -> int:
         f"{broker_version()} broker (KRaft, one node) and every client on the same machine, one after "
         "the other"
     )
-    report = bench_report.write(WORK if args.quick else ROOT / "docs" / "reports", results.figures, about, args.quick)
+    report = bench_report.write(
+        WORK if args.quick else ROOT / "docs" / "reports", results.figures, about, args.quick
+    )
     log.info("wrote %s", report)
     return 0
 

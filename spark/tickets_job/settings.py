@@ -1,20 +1,17 @@
-"""The job's settings, read once from the environment (see the variables in tickets_job.job)."""
+"""The job's settings, read once from the environment (see the variables in tickets_job.app)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tickets_job.transforms import CLOCK_SKEW_MINUTES
-from tickets_kafka.security import KafkaSecurity
+from tickets_kafka.client import ClientSettings
 from tickets_kafka.settings import Env
 
 
-@dataclass(frozen=True)
-class Settings:
-    bootstrap_servers: str = "localhost:9092"
-    topic: str = "client_tickets"
+@dataclass(frozen=True, kw_only=True)
+class Settings(ClientSettings):
     output_dir: Path = Path("data/output/client_tickets")
     quarantine_dir: Path = Path("data/output/quarantine")
     checkpoint_dir: Path = Path("data/checkpoints/client_tickets")
@@ -31,36 +28,27 @@ class Settings:
     driver_host: str | None = None
     driver_port: int | None = None
     block_manager_port: int | None = None
-    log_level: str = "INFO"
-    security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Read and validate every variable at once; ConfigError lists all the problems."""
-        env = Env(environ)
-        settings = cls(
-            bootstrap_servers=env.text("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
-            topic=env.text("KAFKA_TOPIC", cls.topic),
-            output_dir=env.path("OUTPUT_DIR", cls.output_dir),
-            quarantine_dir=env.path("QUARANTINE_DIR", cls.quarantine_dir),
-            checkpoint_dir=env.path("CHECKPOINT_DIR", cls.checkpoint_dir),
-            dedup_horizon_minutes=env.whole(
-                "DEDUP_HORIZON_MINUTES", cls.dedup_horizon_minutes, 3 * CLOCK_SKEW_MINUTES
+    def read_own(cls, env: Env) -> dict[str, object]:
+        return {
+            "output_dir": env.path("OUTPUT_DIR", cls.output_dir),
+            "quarantine_dir": env.path("QUARANTINE_DIR", cls.quarantine_dir),
+            "checkpoint_dir": env.path("CHECKPOINT_DIR", cls.checkpoint_dir),
+            # The time checks need a horizon well beyond the clock skew they allow (transforms).
+            "dedup_horizon_minutes": env.whole(
+                "DEDUP_HORIZON_MINUTES", cls.dedup_horizon_minutes, minimum=3 * CLOCK_SKEW_MINUTES
             ),
-            ivy_dir=env.path("IVY_DIR", cls.ivy_dir),
-            max_offsets_per_trigger=env.whole("MAX_OFFSETS_PER_TRIGGER", cls.max_offsets_per_trigger, 1),
-            trigger_interval=env.text("TRIGGER_INTERVAL", cls.trigger_interval),
-            shuffle_partitions=env.whole("SHUFFLE_PARTITIONS", cls.shuffle_partitions, 1),
-            expected_tickets=env.whole("EXPECTED_TICKETS", None, 1),
-            progress_file=env.optional_path("PROGRESS_FILE"),
-            bounded=env.flag("BOUNDED", cls.bounded),
-            master=env.text("SPARK_MASTER", cls.master),
-            driver_memory=env.text("SPARK_DRIVER_MEMORY", cls.driver_memory),
-            driver_host=env.optional_text("SPARK_DRIVER_HOST"),
-            driver_port=env.port("SPARK_DRIVER_PORT"),
-            block_manager_port=env.port("SPARK_BLOCK_MANAGER_PORT"),
-            log_level=env.log_level(),
-            security=KafkaSecurity.from_env(env),
-        )
-        env.check()
-        return settings
+            "ivy_dir": env.path("IVY_DIR", cls.ivy_dir),
+            "max_offsets_per_trigger": env.whole("MAX_OFFSETS_PER_TRIGGER", cls.max_offsets_per_trigger, 1),
+            "trigger_interval": env.text("TRIGGER_INTERVAL", cls.trigger_interval),
+            "shuffle_partitions": env.whole("SHUFFLE_PARTITIONS", cls.shuffle_partitions, 1),
+            "expected_tickets": env.whole("EXPECTED_TICKETS", None, 1),
+            "progress_file": env.optional_path("PROGRESS_FILE"),
+            "bounded": env.flag("BOUNDED", cls.bounded),
+            "master": env.text("SPARK_MASTER", cls.master),
+            "driver_memory": env.text("SPARK_DRIVER_MEMORY", cls.driver_memory),
+            "driver_host": env.optional_text("SPARK_DRIVER_HOST"),
+            "driver_port": env.port("SPARK_DRIVER_PORT"),
+            "block_manager_port": env.port("SPARK_BLOCK_MANAGER_PORT"),
+        }

@@ -20,6 +20,7 @@ import pytest
 
 from tests.cluster.conftest import FIGURES
 from tests.harness import (
+    PART_GLOB,
     Broker,
     Job,
     expected_counts,
@@ -182,7 +183,7 @@ def test_5_the_cluster_run_equals_the_local_run(kafka_cluster, spark_cluster, he
         env = job_env(kafka_cluster, topic, workdir / name, MAX_OFFSETS_PER_TRIGGER="1000", **extra)
         job = Job(env, workdir / f"{name}.log").start("--bounded")
         assert job.wait(timeout=300) == 0, job.log()[-3000:]
-        (part,) = (workdir / name / "output").glob("part-00000-*.json")
+        (part,) = (workdir / name / "output").glob(PART_GLOB)
         quarantined = read_quarantine(workdir / name / "quarantine")
         outputs[name] = (
             part.read_text(),

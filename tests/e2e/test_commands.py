@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import ROOT, Broker, Job, job_env, produce, read_counts, wait_until
+from tests.harness import PART_GLOB, ROOT, Broker, Job, job_env, produce, read_counts, wait_until
 from tickets_kafka.probe import dial, speaks_kafka, tls_mismatch
 from tickets_kafka.security import KafkaSecurity
 
@@ -122,7 +122,7 @@ def test_make_run_script_twice_in_a_row(tmp_path):
     counts = {row["type"]: row["ticket_count"] for row in map(json.loads, lines)}
     assert set(counts) == {"ACCOUNT", "BILLING", "GENERAL", "TECHNICAL"}
     assert sum(counts.values()) == 300
-    assert len(list((tmp_path / "output").glob("part-00000-*.json"))) == 1
+    assert len(list((tmp_path / "output").glob(PART_GLOB))) == 1
     wait_until(lambda: subprocess.run(["pgrep", "-f", str(tmp_path)]).returncode != 0, 30, "no leftovers")
 
 

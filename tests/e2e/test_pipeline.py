@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from tests.harness import Job, console_consume, expected_counts, job_env, produce, read_counts
+from tests.harness import PART_GLOB, Job, console_consume, expected_counts, job_env, produce, read_counts
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,7 @@ def test_exported_counts_equal_the_ledger_in_the_documented_format(broker, topic
     assert job.stop() == 0
 
     assert read_counts(job.output_dir) == expected_counts(ledger)
-    [part] = job.output_dir.glob("part-00000-*.json")
+    [part] = job.output_dir.glob(PART_GLOB)
     lines = part.read_text().splitlines()
     assert all(LINE.match(line) for line in lines), lines
     assert lines == sorted(lines)

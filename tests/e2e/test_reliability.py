@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import (
+    PART_GLOB,
     Job,
     expected_counts,
     job_env,
@@ -94,7 +95,7 @@ class PartFileWatcher:
     def _watch(self) -> None:
         seen_one = False
         while not self._stop.wait(0.01):
-            parts = list(self.output_dir.glob("part-00000-*.json"))
+            parts = list(self.output_dir.glob(PART_GLOB))
             if len(parts) > 1 or (seen_one and not parts):
                 self.problems.append(f"{len(parts)} part files")
             if not parts:

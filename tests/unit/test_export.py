@@ -3,6 +3,7 @@
 import json
 import threading
 
+from tests.harness import PART_GLOB
 from tickets_job.export import current_part, export_counts, export_rejects, render_counts, write_atomically
 
 
@@ -71,7 +72,7 @@ def test_a_reader_never_sees_no_file_two_files_or_a_partial_file(tmp_path):
     writer = threading.Thread(target=write)
     writer.start()
     while not done.is_set():
-        parts = sorted(tmp_path.glob("part-00000-*.json"))
+        parts = sorted(tmp_path.glob(PART_GLOB))
         assert len(parts) == 1
         text = parts[0].read_text()
         lines = text.splitlines()

@@ -37,7 +37,15 @@ def test_producer_reads_its_variables():
             "LOG_LEVEL": "debug",
         }
     )
-    assert settings == ProducerSettings("redpanda:9092", "t", 1000, 7, 12.5, Path("ledger.jsonl"), "DEBUG")
+    assert settings == ProducerSettings(
+        bootstrap_servers="redpanda:9092",
+        topic="t",
+        ticket_count=1000,
+        ticket_seed=7,
+        tickets_per_second=12.5,
+        ledger_path=Path("ledger.jsonl"),
+        log_level="DEBUG",
+    )
 
 
 def test_producer_reports_every_problem_at_once():

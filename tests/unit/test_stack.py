@@ -29,6 +29,7 @@ from tests.stackfiles import (
 )
 from tickets_job.connector import KAFKA_CONNECTOR
 from tickets_job.settings import Settings as JobSettings
+from tickets_local.run import DEMO_OFFSETS_PER_TRIGGER
 from tickets_producer.settings import Settings as ProducerSettings
 
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
@@ -405,3 +406,15 @@ def test_env_example_shows_the_real_defaults():
             assert value == kafka_defaults[name], (
                 f"{name}={value}: kafka.sh's default is {kafka_defaults[name]}"
             )
+
+
+def test_the_demo_batch_size_and_the_redpanda_tag_are_the_same_wherever_they_are_repeated():
+    spark = environment(COMPOSE, "spark")
+    assert (
+        int(spark["MAX_OFFSETS_PER_TRIGGER"]) == DEMO_OFFSETS_PER_TRIGGER
+    )  # make run's and the stack's demo
+    tag = arg_default(dockerfile("redpanda"), "REDPANDA_VERSION")
+    texts = [path.read_text() for path in (ROOT / "docker-compose.yml", ROOT / "docker-compose.cluster.yml")]
+    written = [m for text in texts for m in re.findall(r"\$\{REDPANDA_VERSION:-([^}]+)\}", text)]
+    written += re.findall(r"^#REDPANDA_VERSION=(\S+)$", (ROOT / ".env.example").read_text(), re.M)
+    assert len(written) >= 4 and set(written) == {tag}, written
