@@ -17,7 +17,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tickets_bench.bench import WORK, fill, timed_job
+from tickets_bench.processing import fill, timed_job
+from tickets_bench.results import WORK
 from tickets_local.stack import Broker, SparkCluster, cluster_env, read_part_counts
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -71,16 +71,13 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from tickets_job.broker_watch import BrokerWatch, quiet_kafka_clients
-from tickets_job.checkpoint import IncompatibleCheckpointError, claim_checkpoint
-from tickets_job.connector import ConnectorUnavailableError
-from tickets_job.failures import EXIT_CHECKPOINT, EXIT_REFUSED, classify
+from tickets_job.checkpoint import claim_checkpoint
+from tickets_job.failures import STARTUP_FAILURES, classify, exit_code, refuse_tls_mismatch
 from tickets_job.progress import ProgressLog
 from tickets_job.session import create_session, read_kafka
 from tickets_job.settings import Settings
 from tickets_job.sink import VerdictSink
 from tickets_job.transforms import first_copies, parse_tickets
-from tickets_kafka.probe import tls_mismatch
-from tickets_kafka.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -156,31 +153,28 @@ def read_settings(argv: list[str] | None) -> Settings:
     return settings
 
 
+def start_session(settings: Settings, stop: threading.Event) -> SparkSession:
+    """The session, with Ctrl-C (SIGINT to the whole process group; the JVM ignores it) and SIGTERM
+    (docker stop) both setting `stop`. Installed again after the session starts: a new SparkContext
+    puts in pyspark's own SIGINT handler, which raises KeyboardInterrupt."""
+    install_stop_handlers(stop)
+    spark = create_session(settings)
+    install_stop_handlers(stop)
+    if settings.log_level != "DEBUG":
+        quiet_kafka_clients(spark)
+    return spark
+
+
 def main(argv: list[str] | None = None) -> int:
+    stop = threading.Event()
     try:
         settings = read_settings(argv)
-        # A TLS setting the broker does not share fails here, in one line, rather than after Spark's
-        # start and a minute of the Kafka client's retries (an unreachable broker is waited for).
-        if (mismatch := tls_mismatch(settings.bootstrap_servers, settings.security)) is not None:
-            log.error("Kafka at %s refuses the job: %s", settings.bootstrap_servers, mismatch)
-            return EXIT_REFUSED
+        refuse_tls_mismatch(settings)
         claim_checkpoint(settings.checkpoint_dir)
-        # Ctrl-C (SIGINT to the whole process group; the JVM ignores it) and SIGTERM (docker stop)
-        # both stop the query between micro-batches. Installed again after the session starts:
-        # a new SparkContext puts in pyspark's own SIGINT handler, which raises KeyboardInterrupt.
-        stop = threading.Event()
-        install_stop_handlers(stop)
-        spark = create_session(settings)
-        install_stop_handlers(stop)
-    except ConfigError as err:
+        spark = start_session(settings, stop)
+    except tuple(STARTUP_FAILURES) as err:
         log.error("%s", err)
-        return EXIT_REFUSED
-    except ConnectorUnavailableError as err:
-        log.error("the Kafka connector cannot be resolved: %s", err)
-        return EXIT_REFUSED
-    except IncompatibleCheckpointError as err:
-        log.error("%s", err)
-        return EXIT_CHECKPOINT
+        return exit_code(err)
 
     sink = VerdictSink(settings.output_dir, settings.quarantine_dir, settings.checkpoint_dir / "counts")
     spark.streams.addListener(
@@ -196,8 +190,6 @@ def main(argv: list[str] | None = None) -> int:
         settings.quarantine_dir,
         settings.checkpoint_dir,
     )
-    if settings.log_level != "DEBUG":
-        quiet_kafka_clients(spark)
     finished = threading.Event()
     BrokerWatch(settings.bootstrap_servers, finished).start()
     try:

@@ -111,7 +111,8 @@ def resolve(ivy_dir: Path, extras: tuple[str, ...]) -> list[Path]:
             messages.seek(0)
             said = messages.read().decode("utf-8", "replace")
             raise ConnectorUnavailableError(
-                f"{unresolved(said, packages)} (Ivy's messages: {ivy_dir / RESOLVE_LOG})"
+                f"the Kafka connector cannot be resolved: {unresolved(said, packages)} "
+                f"(Ivy's messages: {ivy_dir / RESOLVE_LOG})"
             ) from None
         try:
             spark_jars = gateway.jvm.java.lang.System.getProperty("spark.jars") or ""

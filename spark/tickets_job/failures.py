@@ -1,5 +1,9 @@
 """Why the job stopped, as an exit code and one line an operator can act on.
 
+Before the query starts, each refusal is an exception of its own type, mapped to its code by
+`exit_code`: ConfigError and KafkaRefusedError (a TLS mismatch seen by the probe) and
+ConnectorUnavailableError exit 2, IncompatibleCheckpointError exits 3.
+
 A failed query is sorted by the types of the exceptions in its cause chain (the Java classes that
 Py4J reports, and Spark's error conditions), never by searching the message text:
 
@@ -18,10 +22,12 @@ from py4j.java_gateway import is_instance_of
 from pyspark import SparkContext
 from pyspark.errors import StreamingQueryException
 
-from tickets_job.checkpoint import RESET_ADVICE
+from tickets_job.checkpoint import RESET_ADVICE, IncompatibleCheckpointError
+from tickets_job.connector import ConnectorUnavailableError
 from tickets_job.settings import Settings
 from tickets_job.sink import MissingCountsError
 from tickets_kafka.probe import diagnose, tls_mismatch
+from tickets_kafka.settings import ConfigError
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 2  # also: bad configuration, or the connector cannot be resolved
@@ -32,6 +38,31 @@ NOT_PERMITTED = {KAFKA + "TopicAuthorizationException", KAFKA + "GroupAuthorizat
 MECHANISM_REFUSED = KAFKA + "UnsupportedSaslMechanismException"
 LOGIN_REFUSED = KAFKA + "SaslAuthenticationException"
 TLS_REFUSED = {KAFKA + "SslAuthenticationException", "javax.net.ssl.SSLHandshakeException"}
+
+
+class KafkaRefusedError(RuntimeError):
+    """Kafka refuses the job before it starts (a TLS mismatch); the message says why."""
+
+
+# What can stop the job before its query starts, and the exit code of each.
+STARTUP_FAILURES: dict[type[Exception], int] = {
+    ConfigError: EXIT_REFUSED,
+    KafkaRefusedError: EXIT_REFUSED,
+    ConnectorUnavailableError: EXIT_REFUSED,
+    IncompatibleCheckpointError: EXIT_CHECKPOINT,
+}
+
+
+def exit_code(err: Exception) -> int:
+    """The exit code of a failure before the query starts (one of STARTUP_FAILURES)."""
+    return next(code for kind, code in STARTUP_FAILURES.items() if isinstance(err, kind))
+
+
+def refuse_tls_mismatch(settings: Settings) -> None:
+    """A TLS setting the broker does not share fails here, in one line, rather than after Spark's
+    start and a minute of the Kafka client's retries (an unreachable broker is waited for)."""
+    if (mismatch := tls_mismatch(settings.bootstrap_servers, settings.security)) is not None:
+        raise KafkaRefusedError(f"Kafka at {settings.bootstrap_servers} refuses the job: {mismatch}")
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ def test_a_package_that_cannot_be_resolved_is_named_in_one_line(tmp_path):
     with pytest.raises(ConnectorUnavailableError) as error:
         resolve_jars(tmp_path / "ivy", extras=(missing,))
     message = str(error.value)
-    assert message.startswith("unresolved dependency: org.example.tickets#no-such-artifact;0.0.1"), message
+    assert message.startswith("the Kafka connector cannot be resolved: "), message
+    assert "unresolved dependency: org.example.tickets#no-such-artifact;0.0.1" in message
     assert "\n" not in message
     assert str(tmp_path / "ivy" / RESOLVE_LOG) in message
