@@ -126,18 +126,18 @@ format: setup ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff format .
 
 test: setup lint ## everything: lint, unit and end-to-end tests on real local brokers, the cluster scenarios, the Docker stack (see docs/TESTING.md)
-	@# Two lanes at once: the native tests (pytest), and the Docker test's engine and images, then the
-	@# cluster scenarios; the Docker flows last, alone (they publish the stack's ports).
+	@# Two lanes at once (most suites wait on processes more than they compute, and their ports
+	@# differ): pytest, then the cluster scenarios; beside them, the Docker test's engine and
+	@# images, then its flows. The second lane's output follows the first's.
 	@mkdir -p data/logs
-	@started=$$SECONDS; status=0; lane=data/logs/test-images-and-cluster.log; \
-	( t=$$SECONDS; $(MAKE) --no-print-directory compose-images || exit 1; echo "make test: images ready after $$((SECONDS - t)) s"; \
-	  t=$$SECONDS; $(MAKE) --no-print-directory test-cluster; code=$$?; echo "make test: test-cluster $$((SECONDS - t)) s"; exit $$code ) >$$lane 2>&1 & \
-	images_and_cluster=$$!; \
+	@started=$$SECONDS; status=0; docker_log=data/logs/test-compose.log; \
+	( t=$$SECONDS; $(MAKE) --no-print-directory test-compose; code=$$?; \
+	  echo "make test: test-compose (engine, images, flows) $$((SECONDS - t)) s"; exit $$code ) >$$docker_log 2>&1 & \
+	docker_lane=$$!; \
 	t=$$SECONDS; $(PY) -m pytest || status=1; echo "make test: pytest $$((SECONDS - t)) s"; \
-	echo "make test: waiting for the Docker images and the cluster scenarios ($$lane)"; \
-	wait $$images_and_cluster || status=1; cat $$lane; \
-	if [ $$status = 0 ]; then t=$$SECONDS; $(MAKE) --no-print-directory test-compose || status=1; echo "make test: test-compose $$((SECONDS - t)) s"; \
-	else tests/compose/engine.sh down; fi; \
+	t=$$SECONDS; $(MAKE) --no-print-directory test-cluster || status=1; echo "make test: test-cluster $$((SECONDS - t)) s"; \
+	echo "make test: waiting for the Docker test (its log: $$docker_log)"; \
+	wait $$docker_lane || status=1; cat $$docker_log; \
 	echo "make test: $$((SECONDS - started)) s in all, $$([ $$status = 0 ] && echo passed || echo FAILED)"; exit $$status
 
 test-cluster: setup ## the five failure scenarios on a 3-node Kafka cluster and a 2-worker Spark cluster of their own (~14 min)
@@ -147,9 +147,9 @@ compose-images: setup ## the Docker test's tools and images: a Docker engine (st
 	tests/compose/engine.sh up
 	$(PY) -m tests.compose.images
 
-test-compose: compose-images ## the Docker stack and its cluster and secured forms run for real, as a user would (~20 min after compose-images)
+test-compose: setup ## the Docker stack and its cluster and secured forms run for real, as a user would (starts a Docker engine if none runs, builds what it needs)
 	@status=0; \
-	$(PY) -m pytest -m compose tests/compose || status=$$?; \
+	$(MAKE) --no-print-directory compose-images && $(PY) -m pytest -m compose tests/compose || status=1; \
 	$(PY) -m tests.compose.images --remove-builds; \
 	tests/compose/engine.sh down; exit $$status
 

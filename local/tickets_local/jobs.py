@@ -187,6 +187,8 @@ def job_env(broker: Broker, topic: str, workdir: Path, **extra: str) -> dict[str
         "CHECKPOINT_DIR": str(workdir / "checkpoint"),
         "IVY_DIR": str(ROOT / "ivy"),
         "TRIGGER_INTERVAL": "500 milliseconds",
+        # Spark UIs from 14040 up: 4040 stays free for a Docker stack tested at the same time.
+        "SPARK_UI_PORT": "14040",
         **extra,
     }
 

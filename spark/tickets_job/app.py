@@ -35,6 +35,7 @@ Environment (also read from an optional `.env` in the working directory):
     BOUNDED                   default false; true = process what the topic holds, then exit
     SPARK_MASTER              default local[*]
     SPARK_DRIVER_MEMORY       default 1g
+    SPARK_UI_PORT             default 4040 (Spark takes the next free port when it is taken)
     SPARK_DRIVER_HOST         optional: the name executors reach the driver at (it then listens on
                               every interface); for a client-mode driver in a container
     SPARK_DRIVER_PORT         optional: the driver's RPC port (default: any free one)

@@ -34,6 +34,7 @@ def create_session(settings: Settings) -> SparkSession:
         builder.config("spark.jars", ",".join(str(jar.resolve()) for jar in jars))
         .config("spark.driver.memory", settings.driver_memory)
         .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+        .config("spark.ui.port", str(settings.ui_port))
         .config("spark.ui.showConsoleProgress", "false")
         # Batches without new data would only advance the deduplication watermark (evicting old
         # ids), which the next batch with data does as well; skipping them saves idle work.

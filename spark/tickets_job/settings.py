@@ -25,6 +25,7 @@ class Settings(ClientSettings):
     bounded: bool = False
     master: str = "local[*]"
     driver_memory: str = "1g"
+    ui_port: int = 4040
     driver_host: str | None = None
     driver_port: int | None = None
     block_manager_port: int | None = None
@@ -48,6 +49,7 @@ class Settings(ClientSettings):
             "bounded": env.flag("BOUNDED", cls.bounded),
             "master": env.text("SPARK_MASTER", cls.master),
             "driver_memory": env.text("SPARK_DRIVER_MEMORY", cls.driver_memory),
+            "ui_port": env.port("SPARK_UI_PORT") or cls.ui_port,
             "driver_host": env.optional_text("SPARK_DRIVER_HOST"),
             "driver_port": env.port("SPARK_DRIVER_PORT"),
             "block_manager_port": env.port("SPARK_BLOCK_MANAGER_PORT"),

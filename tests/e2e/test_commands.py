@@ -102,6 +102,7 @@ def test_make_run_script_twice_in_a_row(tmp_path):
         "IVY_DIR": str(ROOT / "ivy"),
         "TICKET_COUNT": "300",
         "TICKET_SEED": "7",
+        "SPARK_UI_PORT": "14040",  # 4040 stays free for a Docker stack tested at the same time
     }
     results = []
     for _ in range(2):
