@@ -61,9 +61,6 @@ class SparkCluster:
             os.kill(victim, signal.SIGKILL)
         wait_until(lambda: not Path(f"/proc/{pid}").exists(), 30, f"the killed worker {worker} to be gone")
 
-    def executor_logs(self) -> list[Path]:
-        return sorted(self.state_dir.glob("worker-*/work/*/*/stderr"))
-
 
 # The local cluster of `make cluster-up`, on ports of its own beside `make broker-up`'s broker.
 

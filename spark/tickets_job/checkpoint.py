@@ -1,9 +1,9 @@
-"""Which version of the queries a checkpoint belongs to, so an incompatible one is refused.
+"""Which version of the query a checkpoint belongs to, so an incompatible one is refused.
 
 CHECKPOINT_DIR holds the Structured Streaming checkpoint of the job's query (query/), the running
 counts after each micro-batch (counts/) and `pipeline.json`, which names the version of the query
 that wrote them. A checkpoint written by
-other queries (another aggregation, no deduplication...) would make Spark resume from offsets and
+another query (another aggregation, no deduplication...) would make Spark resume from offsets and
 state that mean something else: tickets lost or counted twice. It is refused before Spark starts.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 from tickets_job.export import replace_file
 
-# Bump when a change to the queries makes existing checkpoints unusable (state, sources, sinks).
+# Bump when a change to the query makes existing checkpoints unusable (state, sources, sinks).
 QUERY_VERSION = 3
-QUERIES = (
+QUERY = (
     "one query: parse; deduplicate every message (valid by ticket_id, rejected by position) in RocksDB "
     "state; sink: count by type, quarantine the rejected"
 )
@@ -28,7 +28,7 @@ RESET_ADVICE = (
 
 
 class IncompatibleCheckpointError(RuntimeError):
-    """The checkpoint was written by other queries; the message names the reset command."""
+    """The checkpoint was written by another query; the message names the reset command."""
 
 
 def claim_checkpoint(checkpoint_dir: Path, version: int = QUERY_VERSION) -> None:
@@ -38,11 +38,11 @@ def claim_checkpoint(checkpoint_dir: Path, version: int = QUERY_VERSION) -> None
         found = json.loads(marker.read_text(encoding="utf-8")).get("query_version")
         if found == version:
             return
-        written_by = f"version {found} of the queries"
+        written_by = f"version {found} of the query"
     elif checkpoint_dir.is_dir() and any(checkpoint_dir.iterdir()):
-        written_by = "an earlier version of the queries (it has no pipeline.json)"
+        written_by = "an earlier version of the query (it has no pipeline.json)"
     else:
-        replace_file(marker, json.dumps({"query_version": version, "queries": QUERIES}, indent=2) + "\n")
+        replace_file(marker, json.dumps({"query_version": version, "query": QUERY}, indent=2) + "\n")
         return
     raise IncompatibleCheckpointError(
         f"the checkpoint in {checkpoint_dir} was written by {written_by}, and this job runs "

@@ -132,15 +132,6 @@ def quarantine_row() -> Column:
     )
 
 
-def rejected_messages(parsed: DataFrame) -> DataFrame:
-    """(reason, topic, partition, offset, value_bytes, raw): one row per quarantined message."""
-    return (
-        parsed.where(F.col("reject_reason").isNotNull())
-        .select(quarantine_row().alias("reject"))
-        .select("reject.*")
-    )
-
-
 def first_copies(parsed: DataFrame, horizon_minutes: int) -> DataFrame:
     """Every parsed message through one deduplication operator, so that each gets one verdict.
 

@@ -222,7 +222,7 @@ def files_holding(secrets_: list[str], root: Path, skip: set[Path]) -> tuple[lis
     return found, read
 
 
-def test_9_no_password_shows_in_any_log_or_output(secured, tmp_path_factory):
+def test_6_no_password_shows_in_any_log_or_output(secured, tmp_path_factory):
     """Every file the tests above left (producer and job logs, outputs, checkpoints), and the
     broker's log; not the broker's own configuration, nor the password files given to the clients."""
     secrets_ = [*secured.passwords.values(), WRONG_PASSWORD, FAKE_AWS_SECRET]

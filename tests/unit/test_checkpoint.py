@@ -20,7 +20,7 @@ def test_a_checkpoint_of_the_same_version_is_accepted_again(tmp_path):
 
 def test_a_checkpoint_of_another_version_is_refused_with_the_reset_command(tmp_path):
     claim_checkpoint(tmp_path, version=1)
-    with pytest.raises(IncompatibleCheckpointError, match="version 1 of the queries") as error:
+    with pytest.raises(IncompatibleCheckpointError, match="version 1 of the query") as error:
         claim_checkpoint(tmp_path, version=2)
     assert "make clean" in str(error.value)
 

@@ -16,7 +16,7 @@ from tickets_job.transforms import (
     enrich,
     first_copies,
     parse_tickets,
-    rejected_messages,
+    quarantine_row,
     verdict_rows,
 )
 from tickets_producer.tickets import TICKET_TYPES
@@ -90,7 +90,12 @@ def test_parse_keeps_where_each_message_came_from(spark):
         *TICKET_COLUMNS,
         *("topic", "partition", "offset", "value_bytes", "raw", "reject_reason", "read_at"),
     ]
-    bad = rejected_messages(parsed).collect()
+    bad = (
+        parsed.where(F.col("reject_reason").isNotNull())
+        .select(quarantine_row().alias("r"))
+        .select("r.*")
+        .collect()
+    )
     assert [row.asDict() for row in bad] == [
         {
             "reason": NOT_A_TICKET,
