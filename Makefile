@@ -41,7 +41,7 @@ setup: $(VENV)/.installed ## create .venv, install the pinned packages and fetch
 	@$(KAFKA) install
 
 run: setup ## the whole pipeline from a clean slate: broker, job, producer; prints the result
-	$(PY) tickets_local.run
+	$(PY) -m tickets_local run
 
 broker-up: setup ## start the local Kafka broker (KRaft) on localhost:9092 and create the topic
 	@$(KAFKA) up
@@ -50,19 +50,19 @@ broker-down: ## stop the local Kafka broker
 	@$(KAFKA) down
 
 cluster-up: setup ## start the local cluster: 3 Kafka nodes (localhost:9192,9194,9196; RF 3) and Spark (master spark://127.0.0.1:7077, 2 workers)
-	@$(PY) tickets_local.cluster up
+	@$(PY) -m tickets_local cluster up
 
 cluster-run: setup ## the pipeline of `make run` on the local cluster (started if down, left running); prints the result
-	$(PY) tickets_local.run --cluster
+	$(PY) -m tickets_local run --cluster
 
 cluster-down: ## stop the local cluster (its data stays until make clean)
-	@$(PY) tickets_local.cluster down
+	@$(PY) -m tickets_local cluster down
 
 produce: setup ## send TICKET_COUNT tickets to the topic
-	$(PY) tickets_producer
+	$(PY) -m tickets_producer
 
 spark: setup ## run the streaming job in the foreground (Ctrl-C stops it cleanly)
-	$(PY) tickets_job
+	$(PY) -m tickets_job
 
 up: ## the Docker stack: docker compose up --build, in the background (then: make logs)
 	$(COMPOSE) up --build --detach
@@ -96,7 +96,7 @@ logs: ## follow the Docker stack's logs
 
 clean: ## reset everything a run leaves: local broker and cluster, Docker stack and volumes, output, checkpoints, logs (keeps the Ivy and Kafka caches)
 	@$(KAFKA) reset
-	@if [ -x $(PY) ]; then $(PY) tickets_local.cluster down; fi
+	@if [ -x $(PY) ]; then $(PY) -m tickets_local cluster down; fi
 ifeq ($(DOCKER_ENGINE),yes)
 	$(COMPOSE) $(ALL_STACK_FILES) down --volumes --remove-orphans
 endif
@@ -164,10 +164,10 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 	touch $@
 
 bench: setup $(VENV)/.bench-installed ## measure against the baselines; writes docs/reports/BENCHMARKS.md and its plot (~7 min)
-	$(PY) tickets_bench.bench
+	$(PY) -m tickets_bench
 
 bench-quick: setup $(VENV)/.bench-installed ## the benchmark at small sizes (a few minutes): checks every figure is produced
-	$(PY) tickets_bench.bench --quick
+	$(PY) -m tickets_bench --quick
 
 bench-scaling: setup $(VENV)/.bench-installed ## local[*] against the 2-worker Spark cluster on a 500k backlog; writes docs/reports/SCALING-FIGURES.md (~5 min)
-	$(PY) tickets_bench.scaling
+	$(PY) -m tickets_bench.scaling

@@ -4,7 +4,7 @@ One Python process with kafka-python: reads the topic from its first offset, par
 drops repeated ticket ids with a set, adds the support team and counts by type, until it has
 counted COUNT tickets. No checkpoint, no exactly-once export, no quarantine.
 
-Run:    python tickets_bench.plain_consumer BOOTSTRAP TOPIC COUNT
+Run:    python -m tickets_bench.plain_consumer BOOTSTRAP TOPIC COUNT
 Prints: one JSON line, {"counted": N, "loop_seconds": S} (S: from the first poll to the last ticket).
 """
 

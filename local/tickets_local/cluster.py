@@ -1,30 +1,34 @@
 """The local cluster: `make cluster-up`, `make cluster-down`.
 
-    cluster.py up      three Kafka nodes (a KRaft quorum of three, topics at replication factor 3,
-                       min.insync.replicas 2) and a Spark standalone master with two workers;
-                       whatever already runs is kept
-    cluster.py down    stop all of it (the data stays in data/cluster until `make clean`)
-    cluster.py status  exit 0 when every process runs
+    python -m tickets_local cluster up
+        three Kafka nodes (a KRaft quorum of three, topics at replication factor 3,
+        min.insync.replicas 2) and a Spark standalone master with two workers; whatever already
+        runs is kept
+    python -m tickets_local cluster down
+        stop all of it (the data stays in data/cluster until `make clean`)
+    python -m tickets_local cluster status
+        exit 0 when every process runs
 
 Ports and folders: tickets_local.stack (cluster_broker, spark_cluster). `make cluster-run`
-(tickets_local.run --cluster) runs the pipeline on it.
+(python -m tickets_local run --cluster) runs the pipeline on it.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 from tickets_local.stack import StepError, cluster_broker, spark_cluster
 
-log = logging.getLogger("cluster")
+log = logging.getLogger(__name__)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tickets_local cluster", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("command", choices=["up", "down", "status"])
-    command = parser.parse_args().command
+    command = parser.parse_args(argv).command
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     broker, spark = cluster_broker(), spark_cluster()
     try:
@@ -42,7 +46,3 @@ def main() -> int:
         log.error("%s", err)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,10 +5,10 @@ result counts exactly this run's tickets. Then it starts the Spark job (in the b
 producer, waits until the exported counts add up to the tickets the broker acknowledged, prints
 the part file, and stops the job.
 
-    python -m tickets_local.run
+    python -m tickets_local run
         on the local broker (local/kafka/kafka.sh, reset and started here, stopped at the end), the
         job in one process (local[*])
-    python -m tickets_local.run --cluster
+    python -m tickets_local run --cluster
         on the local cluster of `make cluster-up` (three Kafka nodes, a Spark master with two
         workers; started if down, left running): the job is the cluster's client-mode driver, its
         tasks run in executors on the workers, which get the Kafka connector from the driver
@@ -125,14 +125,10 @@ def run(cluster: bool) -> int:
             log.error("%s", err)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tickets_local run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--cluster", action="store_true", help="on the local cluster of `make cluster-up`")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     load_dotenv(".env")  # the working directory's, like the programs it starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run(args.cluster)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -107,7 +107,7 @@ def test_make_run_script_twice_in_a_row(tmp_path):
     results = []
     for _ in range(2):
         result = subprocess.run(
-            [sys.executable, "-m", "tickets_local.run"],
+            [sys.executable, "-m", "tickets_local", "run"],
             env=env,
             cwd=tmp_path,
             capture_output=True,
@@ -134,7 +134,7 @@ def test_make_run_with_the_broker_port_taken_says_so_without_a_traceback(tmp_pat
         port = taken.getsockname()[1]
         broker = Broker(port=port, state_dir=tmp_path / "kafka")
         result = subprocess.run(
-            [sys.executable, "-m", "tickets_local.run"],
+            [sys.executable, "-m", "tickets_local", "run"],
             env={**broker.env, "OUTPUT_DIR": str(tmp_path / "output"), "LOG_DIR": str(tmp_path / "logs")},
             cwd=tmp_path,
             capture_output=True,
