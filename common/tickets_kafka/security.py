@@ -99,7 +99,7 @@ class KafkaSecurity:
         security = cls(
             protocol=env.choice("KAFKA_SECURITY_PROTOCOL", PROTOCOLS, cls.protocol) or cls.protocol,
             mechanism=env.choice("KAFKA_SASL_MECHANISM", MECHANISMS, None),
-            username=env.optional_text("KAFKA_SASL_USERNAME"),
+            username=env.text("KAFKA_SASL_USERNAME", None),
             password=password_from(env),
             cafile=env.readable("KAFKA_SSL_CAFILE"),
             certfile=env.readable("KAFKA_SSL_CERTFILE"),

@@ -1,18 +1,25 @@
 """Reading a program's settings from its environment: one vocabulary and one message for both
 programs.
 
-Each program's `Settings.from_env(env)` reads its variables through an `Env`, which collects every
-problem instead of stopping at the first; `Env.check()` then raises one ConfigError that lists
-them all ("invalid configuration: TICKET_COUNT='many' is not a whole number; LOG_LEVEL=..."). An
-empty variable means its default, as an unset one does. Nothing here reads os.environ: the caller
-passes the mapping, so that settings are tested without touching the process's environment.
+A program declares each setting once, as a field of its settings dataclass that names its
+variable, its reader (a method of Env) and its default:
+
+    ticket_count: int = setting("TICKET_COUNT", Env.whole, 200)
+
+`read_fields` reads them all through an `Env`, which collects every problem instead of stopping
+at the first; `Env.check()` then raises one ConfigError that lists them all ("invalid
+configuration: TICKET_COUNT='many' is not a whole number; LOG_LEVEL=..."). An empty variable means
+its default, as an unset one does. Nothing here reads os.environ: the caller passes the mapping,
+so that settings are tested without touching the process's environment.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -41,11 +48,8 @@ class Env:
         """The variable, stripped; None when it is unset or empty."""
         return self.env.get(name, "").strip() or None
 
-    def text(self, name: str, default: str) -> str:
+    def text(self, name: str, default: str | None) -> str | None:
         return self.raw(name) or default
-
-    def optional_text(self, name: str) -> str | None:
-        return self.raw(name)
 
     def flag(self, name: str, default: bool) -> bool:
         raw = self.raw(name)
@@ -92,23 +96,19 @@ class Env:
             return default
         return value
 
-    def port(self, name: str) -> int | None:
-        number = self.whole(name, None, minimum=1)
+    def port(self, name: str, default: int | None) -> int | None:
+        number = self.whole(name, default, minimum=1)
         if number is not None and number > 65535:
             self.problem(f"{name}={number} is not a port (1-65535)")
-            return None
+            return default
         return number
 
-    def path(self, name: str, default: Path) -> Path:
+    def path(self, name: str, default: Path | None) -> Path | None:
         raw = self.raw(name)
         return Path(raw) if raw else default
 
-    def optional_path(self, name: str) -> Path | None:
-        raw = self.raw(name)
-        return Path(raw) if raw else None
-
     def readable(self, name: str) -> Path | None:
-        path = self.optional_path(name)
+        path = self.path(name, None)
         if path is not None and not path.is_file():
             self.problem(f"{name}={str(path)!r} is not a readable file")
             return None
@@ -120,3 +120,25 @@ class Env:
             self.problem(f"{name}={level!r} is not a logging level")
             return default
         return level
+
+
+Reader = Callable[..., Any]  # an Env method: (env, variable, default, **options) -> value
+
+
+def setting(variable: str, read: Reader, default: Any = None, **options: Any) -> Any:
+    """A settings field read from `variable` by `read` (Env.text, Env.whole...), else `default`;
+    `options` go to the reader (minimum=1)."""
+    return dataclasses.field(
+        default=default, metadata={"variable": variable, "read": read, "options": options}
+    )
+
+
+def read_fields(settings_class: type, env: Env) -> dict[str, Any]:
+    """Every field of `settings_class` declared with `setting`, read from `env`."""
+    return {
+        field.name: field.metadata["read"](
+            env, field.metadata["variable"], field.default, **field.metadata["options"]
+        )
+        for field in dataclasses.fields(settings_class)
+        if "variable" in field.metadata
+    }

@@ -7,50 +7,28 @@ from pathlib import Path
 
 from tickets_job.transforms import CLOCK_SKEW_MINUTES
 from tickets_kafka.client import ClientSettings
-from tickets_kafka.settings import Env
+from tickets_kafka.settings import Env, setting
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settings(ClientSettings):
-    output_dir: Path = Path("data/output/client_tickets")
-    quarantine_dir: Path = Path("data/output/quarantine")
-    checkpoint_dir: Path = Path("data/checkpoints/client_tickets")
-    dedup_horizon_minutes: int = 24 * 60
-    ivy_dir: Path = Path("ivy")
-    max_offsets_per_trigger: int = 200_000
-    trigger_interval: str = "1 second"
-    shuffle_partitions: int = 2
-    expected_tickets: int | None = None
-    progress_file: Path | None = None
-    bounded: bool = False
-    master: str = "local[*]"
-    driver_memory: str = "1g"
-    ui_port: int = 4040
-    driver_host: str | None = None
-    driver_port: int | None = None
-    block_manager_port: int | None = None
-
-    @classmethod
-    def read_own(cls, env: Env) -> dict[str, object]:
-        return {
-            "output_dir": env.path("OUTPUT_DIR", cls.output_dir),
-            "quarantine_dir": env.path("QUARANTINE_DIR", cls.quarantine_dir),
-            "checkpoint_dir": env.path("CHECKPOINT_DIR", cls.checkpoint_dir),
-            # The time checks need a horizon well beyond the clock skew they allow (transforms).
-            "dedup_horizon_minutes": env.whole(
-                "DEDUP_HORIZON_MINUTES", cls.dedup_horizon_minutes, minimum=3 * CLOCK_SKEW_MINUTES
-            ),
-            "ivy_dir": env.path("IVY_DIR", cls.ivy_dir),
-            "max_offsets_per_trigger": env.whole("MAX_OFFSETS_PER_TRIGGER", cls.max_offsets_per_trigger, 1),
-            "trigger_interval": env.text("TRIGGER_INTERVAL", cls.trigger_interval),
-            "shuffle_partitions": env.whole("SHUFFLE_PARTITIONS", cls.shuffle_partitions, 1),
-            "expected_tickets": env.whole("EXPECTED_TICKETS", None, 1),
-            "progress_file": env.optional_path("PROGRESS_FILE"),
-            "bounded": env.flag("BOUNDED", cls.bounded),
-            "master": env.text("SPARK_MASTER", cls.master),
-            "driver_memory": env.text("SPARK_DRIVER_MEMORY", cls.driver_memory),
-            "ui_port": env.port("SPARK_UI_PORT") or cls.ui_port,
-            "driver_host": env.optional_text("SPARK_DRIVER_HOST"),
-            "driver_port": env.port("SPARK_DRIVER_PORT"),
-            "block_manager_port": env.port("SPARK_BLOCK_MANAGER_PORT"),
-        }
+    output_dir: Path = setting("OUTPUT_DIR", Env.path, Path("data/output/client_tickets"))
+    quarantine_dir: Path = setting("QUARANTINE_DIR", Env.path, Path("data/output/quarantine"))
+    checkpoint_dir: Path = setting("CHECKPOINT_DIR", Env.path, Path("data/checkpoints/client_tickets"))
+    # The time checks need a horizon well beyond the clock skew they allow (tickets_job.transforms).
+    dedup_horizon_minutes: int = setting(
+        "DEDUP_HORIZON_MINUTES", Env.whole, 24 * 60, minimum=3 * CLOCK_SKEW_MINUTES
+    )
+    ivy_dir: Path = setting("IVY_DIR", Env.path, Path("ivy"))
+    max_offsets_per_trigger: int = setting("MAX_OFFSETS_PER_TRIGGER", Env.whole, 200_000, minimum=1)
+    trigger_interval: str = setting("TRIGGER_INTERVAL", Env.text, "1 second")
+    shuffle_partitions: int = setting("SHUFFLE_PARTITIONS", Env.whole, 2, minimum=1)
+    expected_tickets: int | None = setting("EXPECTED_TICKETS", Env.whole, None, minimum=1)
+    progress_file: Path | None = setting("PROGRESS_FILE", Env.path)
+    bounded: bool = setting("BOUNDED", Env.flag, False)
+    master: str = setting("SPARK_MASTER", Env.text, "local[*]")
+    driver_memory: str = setting("SPARK_DRIVER_MEMORY", Env.text, "1g")
+    ui_port: int = setting("SPARK_UI_PORT", Env.port, 4040)
+    driver_host: str | None = setting("SPARK_DRIVER_HOST", Env.text)
+    driver_port: int | None = setting("SPARK_DRIVER_PORT", Env.port)
+    block_manager_port: int | None = setting("SPARK_BLOCK_MANAGER_PORT", Env.port)
