@@ -123,7 +123,8 @@ def resolve(ivy_dir: Path, extras: tuple[str, ...]) -> list[Path]:
     remember_jars(ivy_dir, spark_jars, extras)
     if (jars := resolved_jars(ivy_dir, extras)) is None:
         raise ConnectorUnavailableError(
-            f"Ivy resolved no jar into {ivy_dir / 'jars'} for {', '.join(packages)}"
+            f"the Kafka connector cannot be resolved: Ivy put no jar into {ivy_dir / 'jars'} "
+            f"for {', '.join(packages)}"
         )
     log.info("resolved %d jars into %s", len(jars), ivy_dir / "jars")
     return jars
