@@ -4,8 +4,9 @@ Before the query starts, each refusal is an exception of its own type, mapped to
 `exit_code`: ConfigError and KafkaRefusedError (a TLS mismatch seen by the probe) and
 ConnectorUnavailableError exit 2, IncompatibleCheckpointError exits 3.
 
-A failed query is sorted by the types of the exceptions in its cause chain (the Java classes that
-Py4J reports, and Spark's error conditions), never by searching the message text:
+A failed query is sorted by the types of the exceptions in its cause chain and in that of the
+exception the sink raised, if it raised one (the Java classes that Py4J reports, and Spark's error
+conditions), never by searching the message text:
 
     exit 3  the checkpoint cannot be resumed: the topic ends before it (KAFKA_DATA_LOSS: the topic
             was deleted or recreated), or the counts of the previous batch are gone
@@ -81,9 +82,10 @@ class Failure:
     message: str
 
 
-def causes(err: StreamingQueryException) -> Iterator[Cause]:
-    """The Java exceptions behind a failed query, outermost first."""
-    throwable = getattr(err, "_origin", None)
+def causes(err: Exception | None) -> Iterator[Cause]:
+    """The Java exceptions behind `err`, outermost first: a failed query's, or one that a Spark
+    action in the sink raised (pyspark's own exceptions keep it as _origin, Py4J's as java_exception)."""
+    throwable = getattr(err, "_origin", None) or getattr(err, "java_exception", None)
     seen = 0
     while throwable is not None and seen < 50:
         condition, parameters = None, None
@@ -102,7 +104,7 @@ def classify(err: StreamingQueryException, settings: Settings, sink_failure: Exc
             EXIT_CHECKPOINT,
             f"the checkpoint in {settings.checkpoint_dir} is incomplete: {sink_failure}; {RESET_ADVICE}",
         )
-    chain = list(causes(err))
+    chain = [*causes(err), *causes(sink_failure)]
     for cause in chain:
         if cause.condition and cause.condition.startswith("KAFKA_DATA_LOSS"):
             at = cause.parameters or {}

@@ -82,12 +82,20 @@ class VerdictSink:
         self.output_dir = output_dir
         self.quarantine_dir = quarantine_dir
         self.counts = RunningCounts(counts_dir)
-        self.verdicts: dict[
-            int, BatchVerdicts
-        ] = {}  # batch id -> its verdicts, until the progress reports them
-        self.failure: Exception | None = None  # what made a batch fail, for the exit code (failures.py)
+        # batch id -> its verdicts, until the progress reports them
+        self.verdicts: dict[int, BatchVerdicts] = {}
+        # What made a batch fail, for the exit code (tickets_job.failures): Spark hands the query
+        # only a Py4J error that carries the Python traceback as text.
+        self.failure: Exception | None = None
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        try:
+            self.judge(batch, batch_id)
+        except Exception as err:
+            self.failure = err
+            raise
+
+    def judge(self, batch: DataFrame, batch_id: int) -> None:
         new: dict[str, int] = {}
         rejects: list[dict] = []
         for row in verdict_rows(batch).collect():
@@ -97,11 +105,7 @@ class VerdictSink:
                 rejects.append(row["reject"].asDict())
         rejects.sort(key=lambda reject: (reject["partition"], reject["offset"]))
 
-        try:
-            counts = self.counts.before(batch_id)
-        except MissingCountsError as err:
-            self.failure = err
-            raise
+        counts = self.counts.before(batch_id)
         for ticket_type, count in new.items():
             counts[ticket_type] = counts.get(ticket_type, 0) + count
         export_rejects(self.quarantine_dir, batch_id, rejects)
