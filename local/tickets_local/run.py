@@ -98,6 +98,7 @@ def run(cluster: bool) -> int:
 
         job = Job(env, (log_dir / "spark.log").resolve(), echo=ECHOED, cwd=Path.cwd())
         (log_dir / "spark.log").unlink(missing_ok=True)
+        job.progress_file.unlink(missing_ok=True)  # this run's events only, like its log
         job.start()
         where = f" on {env['SPARK_MASTER']}" if cluster else ""
         log.info("Spark job started%s (pid %d, log %s); producing", where, job.process.pid, job.log_path)
