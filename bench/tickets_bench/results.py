@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
+from tickets_local.process import ROOT
 
 log = logging.getLogger(__name__)
-
-
 WORK = ROOT / "data" / "bench"
 
 

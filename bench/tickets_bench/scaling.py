@@ -15,13 +15,11 @@ import os
 import shutil
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 
 from tickets_bench.processing import fill, timed_job
-from tickets_bench.results import WORK
+from tickets_bench.results import ROOT, WORK
 from tickets_local.stack import Broker, SparkCluster, cluster_env, read_part_counts
 
-ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
 
 

@@ -147,21 +147,22 @@ class ProgressLog(StreamingQueryListener):
         log.info(
             "%s", progress_line(progress.batchId, rows, verdicts, duplicates, progress.processedRowsPerSecond)
         )
-        self.emit(
-            {
-                "event": "batch",
-                "batch": progress.batchId,
-                "rows": rows,
-                "counted": verdicts.counted,
-                "duplicates": duplicates,
-                "quarantined": verdicts.quarantined,
-                "total": verdicts.total,
-                "behind": offsets_behind(progress),
-                "rows_per_second": progress.processedRowsPerSecond,
-                "durations_ms": dict(progress.durationMs),
-                "spark": json.loads(progress.json),
-            }
-        )
+        if self.progress_file is not None:  # the event, and Spark's progress parsed, only for a reader
+            self.emit(
+                {
+                    "event": "batch",
+                    "batch": progress.batchId,
+                    "rows": rows,
+                    "counted": verdicts.counted,
+                    "duplicates": duplicates,
+                    "quarantined": verdicts.quarantined,
+                    "total": verdicts.total,
+                    "behind": offsets_behind(progress),
+                    "rows_per_second": progress.processedRowsPerSecond,
+                    "durations_ms": dict(progress.durationMs),
+                    "spark": json.loads(progress.json),
+                }
+            )
         judged = verdicts.counted + duplicates + verdicts.quarantined
         if judged != rows:
             log.error(

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Job, job_env, produce, read_counts
+from tests.harness import ROOT, Job, job_env, produce, read_counts
 from tickets_job.connector import KAFKA_CONNECTOR, RESOLVE_LOG, ConnectorUnavailableError, resolve_jars
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 # A dependency of the connector (the jar the first start fetches with it).
 POOL = ("org.apache.commons", "commons-pool2", "2.13.1")
 
