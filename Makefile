@@ -17,19 +17,20 @@ ifndef COMPOSE
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo docker compose || echo docker-compose)
 endif
 # Every form of the stack: `make down`, `logs` and `clean` act on whichever runs.
-ALL_STACK_FILES := --file docker-compose.yml --file docker-compose.cluster.yml --file docker-compose.secured.yml
+ALL_STACK_FILES := --file docker-compose.yml --file docker-compose.cluster.yml --file docker-compose.secured.yml \
+	--file docker-compose.monitoring.yml
 SECRETS := admin producer spark console
 # Compose is only driven where a Docker engine answers.
 DOCKER_ENGINE := $(shell docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help setup run broker-up broker-down produce spark up up-cluster up-secured secrets down logs clean clean-all lint format \
-	test test-cluster test-compose compose-images \
-	reliability-report soak bench bench-quick
+.PHONY: help setup run broker-up broker-down produce spark up up-cluster up-secured up-monitoring secrets down logs clean clean-all lint format \
+	test test-tools test-cluster test-compose compose-images \
+	reliability-report soak bench bench-quick pictures
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt producer/requirements.txt spark/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements-dev.txt common/requirements.txt producer/requirements.txt spark/requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "Python 3.10+ is needed (PYTHON=$(PYTHON))" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -69,7 +70,9 @@ up: ## the Docker stack: docker compose up --build, in the background (then: mak
 	@running=$$($(COMPOSE) ps --services --filter status=running); \
 	for line in "console Console: http://localhost:8080" \
 	    "spark-master Spark master UI: http://localhost:8081" \
-	    "spark Spark UI: http://localhost:4040   progress: docker logs -f spark"; do \
+	    "spark Spark UI: http://localhost:4040   progress: docker logs -f spark" \
+	    "prometheus Prometheus: http://localhost:9090" \
+	    "grafana Grafana: http://localhost:3000   (dashboard: Client tickets pipeline)"; do \
 	  if grep -qx "$${line%% *}" <<<"$$running"; then echo "$${line#* }"; fi; \
 	done
 
@@ -78,6 +81,9 @@ up-cluster: ## the cluster form of the Docker stack (docker-compose.cluster.yml 
 
 up-secured: secrets ## the secured form of the Docker stack (docker-compose.secured.yml over docker-compose.yml): SASL/SCRAM over TLS, a user per service, ACLs
 	COMPOSE_FILE=$${COMPOSE_FILE:-docker-compose.yml:docker-compose.secured.yml} $(MAKE) up
+
+up-monitoring: ## the monitoring form (docker-compose.monitoring.yml over docker-compose.yml): Prometheus on localhost:9090, Grafana on localhost:3000 with the pipeline's dashboard
+	COMPOSE_FILE=$${COMPOSE_FILE:-docker-compose.yml:docker-compose.monitoring.yml} $(MAKE) up
 
 secrets: ## a random password per user of the secured stack, in ./secrets (made once, kept; see docs/SECURITY.md)
 	@mkdir -p secrets && chmod 700 secrets
@@ -118,14 +124,20 @@ lint: setup $(DCLINT) ## ruff; the import contract (lint-imports); hadolint on t
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/hadolint $(DOCKERFILES)
 	@# No top-level name: docker-compose 1.29 rejects it (the project is named after the folder).
-	$(DCLINT) docker-compose.yml docker-compose.cluster.yml docker-compose.secured.yml --max-warnings 0 \
+	$(DCLINT) docker-compose.yml docker-compose.cluster.yml docker-compose.secured.yml docker-compose.monitoring.yml --max-warnings 0 \
 		--disable-rule services-alphabetical-order --disable-rule require-project-name-field
 
 format: setup ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: setup lint ## everything: lint, unit and end-to-end tests on real local brokers, the cluster scenarios, the Docker stack (see docs/TESTING.md)
+test-tools: ## the system tools the tests run beside the project's own: Prometheus and kcat (Debian's packages; installed as root if missing)
+	@missing=$$(for tool in prometheus kcat; do command -v $$tool >/dev/null || echo $$tool; done); \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
+	  { echo "the tests need" $$missing": sudo apt-get install" $$missing >&2; exit 1; }
+
+test: setup lint test-tools ## everything: lint, unit and end-to-end tests on real local brokers, the cluster scenarios, the Docker stack (see docs/TESTING.md)
 	@# Two lanes at once (most suites wait on processes more than they compute, and their ports
 	@# differ): pytest, then the cluster scenarios; beside them, the Docker test's engine and
 	@# images, then its flows. The second lane's output follows the first's.
@@ -152,6 +164,12 @@ test-compose: setup ## the Docker stack and its cluster and secured forms run fo
 	$(MAKE) --no-print-directory compose-images && $(PY) -m pytest -m compose tests/compose || status=1; \
 	$(PY) -m tests.compose.images --remove-builds; \
 	tests/compose/engine.sh down; exit $$status
+
+pictures: setup test-tools ## the pictures in docs/pictures (Spark's Structured Streaming tab, a Prometheus graph) from a real run, by headless Chromium (~3 min)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "the pictures need Chromium: sudo apt-get install chromium" >&2; exit 1; }
+	$(PY) -m tickets_local pictures
 
 reliability-report: setup ## run the reliability scenarios and write docs/reports/RELIABILITY.md from the run
 	RELIABILITY_REPORT=docs/reports/RELIABILITY.md $(PY) -m pytest tests/e2e/test_reliability.py

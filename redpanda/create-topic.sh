@@ -1,16 +1,27 @@
 #!/bin/sh
 # One-shot topic creation for the compose stack: creates $KAFKA_TOPIC with $TOPIC_PARTITIONS
-# partitions and $TOPIC_REPLICAS replicas (3 in docker-compose.cluster.yml) unless it exists, so
-# `docker compose up` can run any number of times.
-# rpk finds the broker through RPK_BROKERS.
+# partitions and $TOPIC_REPLICAS replicas (3 in docker-compose.cluster.yml) unless it exists, and
+# the job's dead-letter topic ($DLQ_TOPIC, default $KAFKA_TOPIC.dlq; off = none), compacted: Redpanda
+# keeps the newest record of each key, one per rejected message. `docker compose up` can run any
+# number of times. rpk finds the broker through RPK_BROKERS.
 set -eu
 topic=${KAFKA_TOPIC:-client_tickets}
+dlq=${DLQ_TOPIC:-$topic.dlq}
 partitions=${TOPIC_PARTITIONS:-3}
 replicas=${TOPIC_REPLICAS:-1}
 
-if rpk topic describe "$topic" >/dev/null 2>&1; then
-  echo "topic $topic already exists"
-else
-  rpk topic create "$topic" --partitions "$partitions" --replicas "$replicas"
-fi
+create() {  # create TOPIC [rpk topic create flags...]
+  if rpk topic describe "$1" >/dev/null 2>&1; then
+    echo "topic $1 already exists"
+  else
+    rpk topic create "$@" --partitions "$partitions" --replicas "$replicas"
+  fi
+}
+
+create "$topic"
+case $dlq in
+  off | false | no | 0) echo "no dead-letter topic (DLQ_TOPIC=$dlq)" ;;
+  # Up to 2 MiB a record: a message at the source topic's 1 MB limit, plus the dead-letter headers.
+  *) create "$dlq" -c cleanup.policy=compact -c max.message.bytes=2097152 ;;
+esac
 rpk topic describe "$topic" --print-partitions

@@ -2,7 +2,8 @@
 # One-shot set-up of the secured stack (its topic-init service), as the superuser admin:
 #   - one SCRAM user per service, with the password of its Docker secret: created, or updated when
 #     it exists (a changed secret file is how a password is rotated: see docs/SECURITY.md);
-#   - only the ACLs each service needs: the producer writes the topic, the Spark job reads it,
+#   - only the ACLs each service needs: the producer writes the topic; the Spark job reads it,
+#     writes the dead-letter topic and commits its consumer group's offsets (READ on the group);
 #     Console reads and describes;
 #   - then the topic, as in the default stack (create-topic.sh).
 # rpk reads the broker, TLS and user settings from the RPK_* variables of the service.
@@ -10,6 +11,8 @@ set -eu
 RPK_PASS=$(cat /run/secrets/admin_password)
 export RPK_PASS
 topic=${KAFKA_TOPIC:-client_tickets}
+dlq=${DLQ_TOPIC:-$topic.dlq}
+group=${KAFKA_GROUP_ID:-client-tickets-spark}
 
 for user in producer spark console; do
   password=$(cat "/run/secrets/${user}_password")
@@ -18,6 +21,8 @@ for user in producer spark console; do
 done
 rpk security acl create --allow-principal User:producer --operation write,describe --topic "$topic"
 rpk security acl create --allow-principal User:spark --operation read,describe --topic "$topic"
+rpk security acl create --allow-principal User:spark --operation write,describe --topic "$dlq"
+rpk security acl create --allow-principal User:spark --operation read --group "$group"
 rpk security acl create --allow-principal User:console --operation read,describe,describe_configs --topic '*'
 rpk security acl create --allow-principal User:console --operation describe --group '*'
 rpk security acl create --allow-principal User:console --operation describe,describe_configs --cluster

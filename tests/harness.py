@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from tickets_local.stack import Broker, Job, StepError, job_env, kill_jobs_left_running, wait_until
 from tickets_producer.send import run
@@ -126,3 +128,37 @@ def produce_raw(broker: Broker, topic: str, values: list[bytes | None]) -> list[
         return [(meta.partition, meta.offset) for meta in (f.get(timeout=30) for f in futures)]
     finally:
         client.close()
+
+
+def read_records(broker: Broker, topic: str, timeout: float = 60) -> list[ConsumerRecord]:
+    """Every record of `topic` with its key and headers, read with a plain client to the end offsets
+    that Kafka's own GetOffsetShell gives."""
+    ends = {partition: end for partition, end in broker.end_offsets(topic).items() if end > 0}
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap.split(","), enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, partition) for partition in ends]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp.partition] for tp in partitions):
+            assert time.monotonic() < deadline, f"{topic}: not read to its end offsets {ends} in {timeout} s"
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def group_lag(broker: Broker, group: str) -> dict[int, int | None]:
+    """partition -> the group's lag, as Kafka's own kafka-consumer-groups.sh --describe shows it
+    (None where the group has committed nothing for the partition)."""
+    described = broker.tool(
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", "--describe", "--group", group
+    )
+    lag: dict[int, int | None] = {}
+    for line in described.splitlines():
+        fields = line.split()
+        if fields[:1] == [group]:  # GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
+            lag[int(fields[2])] = None if fields[5] == "-" else int(fields[5])
+    return lag

@@ -1,7 +1,7 @@
 """Readers of the Docker stack's files, shared by the unit cross-checks and the compose runtime test:
-the compose file as compose itself would interpolate it, the cluster and secured forms as compose
-would lay docker-compose.cluster.yml or docker-compose.secured.yml over it, and the images the
-Dockerfiles start FROM."""
+the compose file as compose itself would interpolate it, the cluster, secured and monitoring forms as
+compose would lay docker-compose.cluster.yml, docker-compose.secured.yml or
+docker-compose.monitoring.yml over it, and the images the Dockerfiles start FROM."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def merged(base: Any, override: Any, key: str = "") -> Any:
 CLUSTER: dict[str, Any] = merged(COMPOSE, CLUSTER_FILE)
 SECURED_FILE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.secured.yml").read_text())
 SECURED: dict[str, Any] = merged(COMPOSE, SECURED_FILE)
+MONITORING_FILE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.monitoring.yml").read_text())
+MONITORING: dict[str, Any] = merged(COMPOSE, MONITORING_FILE)
 
 
 def interpolate(value: str, env: Mapping[str, str] | None = None) -> str:
@@ -63,9 +65,10 @@ def from_image(service: str) -> str:
 
 
 def base_images() -> dict[str, str]:
-    """Every image the stack needs from a registry: the Dockerfiles' bases and the `image:` entries."""
+    """Every image the stack needs from a registry: the Dockerfiles' bases and the `image:` entries
+    (the monitoring form's Prometheus and Grafana included)."""
     images = {service: from_image(service) for service in ("producer", "spark", "redpanda")}
-    for name, service in COMPOSE["services"].items():
+    for name, service in MONITORING["services"].items():
         if "image" in service:
             images[name] = interpolate(service["image"])
     return images

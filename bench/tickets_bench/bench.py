@@ -75,8 +75,9 @@ def main() -> int:
         results.add("demo.final_json", "200-ticket demo: job start -> final JSON", final, "s")
     finally:
         broker.kafka_sh("down")
-    # producer 4, processing 4 per size, whole 2, profile 6, memory 3 + 2, latency 2 per trigger, demo 2
-    expected = 4 + 4 * len(sizes) + 2 + 6 + 5 + 2 * len(triggers) + 2
+    # producer 4, processing 4 per size, whole 2, profile 6, memory 3 + 2, monitoring 2,
+    # latency 2 per trigger, demo 2
+    expected = 4 + 4 * len(sizes) + 2 + 6 + 5 + 2 + 2 * len(triggers) + 2
     if len(results.figures) != expected:
         log.error("only %d of %d figures were produced", len(results.figures), expected)
         return 1

@@ -18,6 +18,8 @@ from tickets_bench.results import BACKLOG_OFFSETS, WORK, Results
 from tickets_local.stack import Broker, Job, job_env, read_part_counts
 from tickets_producer.send import producer_config
 
+METRICS_PORT = "19181"  # the job's metrics, served during the benchmark as in the Docker stack
+
 
 def fill(broker: Broker, count: int) -> str:
     """A topic holding `count` distinct tickets (the backlog the consumers race on)."""
@@ -143,7 +145,8 @@ def bench_processing(results: Results, broker: Broker, sizes: list[int]) -> None
     for count in sizes:
         topic = fill(broker, count)
         label = f"{count:,} backlog"
-        run = timed_job(broker, topic, f"job-{count}")
+        # The job as users run it: its consumer group, its dead-letter topic and its metrics on.
+        run = timed_job(broker, topic, f"job-{count}", METRICS_PORT=METRICS_PORT)
         assert sum(read_part_counts(run.job.output_dir).values()) == count
         results.add(
             f"processing.spark_job.{count}", f"Spark job, {label}", count / run.batch_seconds, "tickets/s"
@@ -158,7 +161,24 @@ def bench_processing(results: Results, broker: Broker, sizes: list[int]) -> None
         results.add(
             f"processing.consumer_perf.{count}", f"Kafka ConsumerPerformance, {label}", rate, "tickets/s"
         )
-    # The last size is the largest: its runs give the whole-run, profile and memory figures.
+    # The last size is the largest: its runs give the whole-run, profile and memory figures, and
+    # the cost of monitoring (the same backlog again, with the group, the dead letters and the
+    # metrics turned off).
+    off = {"KAFKA_GROUP_ID": "off", "DLQ_TOPIC": "off", "METRICS_PORT": "off"}
+    bare = timed_job(broker, topic, f"job-{count}-bare", **off)
+    assert sum(read_part_counts(bare.job.output_dir).values()) == count
+    results.add(
+        "monitoring.off",
+        f"Spark job, {label}, without group commits, dead-letter topic and metrics",
+        count / bare.batch_seconds,
+        "tickets/s",
+    )
+    results.add(
+        "monitoring.cost",
+        f"Spark job, {label}: time with them over time without, minus 1",
+        100 * (run.batch_seconds / bare.batch_seconds - 1),
+        "%",
+    )
     results.add(
         "whole.spark_job", f"Spark job, bounded, {label}, process start to exit", run.whole_seconds, "s"
     )

@@ -24,7 +24,7 @@ SYSTEMS = {  # backlog readers, by key prefix: label and colour (the same in eve
     "processing.plain_consumer": ("plain kafka-python consumer", "#4c72b0"),
     "processing.consumer_perf": ("Kafka ConsumerPerformance (Java)", "#55a868"),
 }
-SECTIONS = ("producer", "processing", "whole", "profile", "memory", "latency", "demo")
+SECTIONS = ("producer", "processing", "whole", "profile", "memory", "monitoring", "latency", "demo")
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,11 @@ TARGETS = [
         "driver peak resident memory with the largest backlog's ids in the state, MiB",
         "<= 1536",
         lambda f: value(f, "memory.driver_peak"),
+    ),
+    Target(
+        "group commits, dead-letter topic and metrics: the job slower by, %, largest backlog",
+        "<= 5",
+        lambda f: value(f, "monitoring.cost"),
     ),
     Target(
         "producer peak resident memory, 10x the tickets / 1x (streams, does not grow with the count)",

@@ -9,8 +9,10 @@ variable, its reader (a method of Env) and its default:
 `read_fields` reads them all through an `Env`, which collects every problem instead of stopping
 at the first; `Env.check()` then raises one ConfigError that lists them all ("invalid
 configuration: TICKET_COUNT='many' is not a whole number; LOG_LEVEL=..."). An empty variable means
-its default, as an unset one does. Nothing here reads os.environ: the caller passes the mapping,
-so that settings are tested without touching the process's environment.
+its default, as an unset one does; a feature that can be turned off (`Env.name_or_off`,
+`Env.port_or_off`) is turned off with a false word (off, false, no, 0). Nothing here reads
+os.environ: the caller passes the mapping, so that settings are tested without touching the
+process's environment.
 """
 
 from __future__ import annotations
@@ -102,6 +104,20 @@ class Env:
             self.problem(f"{name}={number} is not a port (1-65535)")
             return default
         return number
+
+    def name_or_off(self, name: str, default: str | None) -> str | None:
+        """A name (a topic, a group), or None when the variable is a false word (off, false...)."""
+        raw = self.raw(name)
+        if raw is not None and raw.lower() in FALSE_WORDS:
+            return None
+        return raw or default
+
+    def port_or_off(self, name: str, default: int | None) -> int | None:
+        """A port, or None when the variable is a false word (off, false, no; 0 too)."""
+        raw = self.raw(name)
+        if raw is not None and raw.lower() in FALSE_WORDS:
+            return None
+        return self.port(name, default)
 
     def path(self, name: str, default: Path | None) -> Path | None:
         raw = self.raw(name)

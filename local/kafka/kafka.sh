@@ -2,11 +2,12 @@
 # Local Apache Kafka (KRaft) from its Maven Central artifacts: one node, or a cluster of KAFKA_NODES.
 #
 #   kafka.sh install        fetch Kafka with mvn into the cache (once; idempotent)
-#   kafka.sh up             format storage if new, start every node not running, wait, create the topic
+#   kafka.sh up             format storage if new, start every node not running, wait, create the topics
 #   kafka.sh down           stop every node (SIGTERM, then SIGKILL after 30 s); no-op when none runs
 #   kafka.sh reset          down, then delete the data: the next `up` starts from an empty topic
 #   kafka.sh status         exit 0 when every node runs
-#   kafka.sh topic [NAME]   create NAME (default $KAFKA_TOPIC) with $KAFKA_PARTITIONS partitions, if missing
+#   kafka.sh topic [NAME]   create NAME (default $KAFKA_TOPIC) with $KAFKA_PARTITIONS partitions, and its
+#                           compacted dead-letter topic NAME.dlq (the job's DLQ_TOPIC), if missing
 #   kafka.sh bootstrap      print the nodes' addresses (KAFKA_BOOTSTRAP_SERVERS for the clients)
 #   kafka.sh tool CLASS ARGS...  run a Kafka command-line tool, e.g. org.apache.kafka.tools.TopicCommand
 #                                (secured: as the super user, through --command-config)
@@ -199,14 +200,21 @@ up() {
       sleep 0.2
     done
   done
-  create_topic "$topic"
+  create_topics "$topic"
   say "ready on $(bootstrap)"
 }
 
-create_topic() {
+create_topic() {  # create_topic NAME [TopicCommand options...]
+  local name=$1; shift
   client_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" \
-    --create --if-not-exists --topic "$1" --partitions "$partitions" --replication-factor "$replicas" \
-    2>&1 | grep -v -e 'collide' -e '^Created topic' >&2 || true
+    --create --if-not-exists --topic "$name" --partitions "$partitions" --replication-factor "$replicas" \
+    "$@" 2>&1 | grep -v -e 'collide' -e '^Created topic' >&2 || true
+}
+
+create_topics() {  # the topic and its dead-letter topic, which keeps the newest record of each key
+  create_topic "$1"
+  # Up to 2 MiB a record: a message at the source topic's 1 MB limit, plus the dead-letter headers.
+  create_topic "$1.dlq" --config cleanup.policy=compact --config max.message.bytes=2097152
   client_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" \
     --describe --topic "$1" >/dev/null
 }
@@ -267,7 +275,7 @@ case "${1:-}" in
   reset) down; rm -rf "$state_dir"; say "data deleted ($state_dir)" ;;
   status) status ;;
   bootstrap) bootstrap ;;
-  topic) create_topic "${2:-$topic}" ;;
+  topic) create_topics "${2:-$topic}" ;;
   tool) shift; install; client_tool "$@" ;;
   *) sed -n '2,25p' "$0" >&2; exit 64 ;;
 esac

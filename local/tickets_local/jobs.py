@@ -189,6 +189,8 @@ def job_env(broker: Broker, topic: str, workdir: Path, **extra: str) -> dict[str
         "TRIGGER_INTERVAL": "500 milliseconds",
         # Spark UIs from 14040 up: 4040 stays free for a Docker stack tested at the same time.
         "SPARK_UI_PORT": "14040",
+        # Served only where a test asks (its own port): the Docker stack publishes the default.
+        "METRICS_PORT": "off",
         **extra,
     }
 

@@ -55,11 +55,17 @@ DEMO_OFFSETS_PER_TRIGGER = 50
 
 
 def recreate_topic(broker: Broker, topic: str) -> None:
-    """An empty `topic` on a broker that keeps running (deletion completes in the background)."""
+    """An empty `topic` and dead-letter topic on a broker that keeps running (deletion completes in
+    the background)."""
     topics = "org.apache.kafka.tools.TopicCommand"
-    if topic in broker.tool(topics, "--list").split():
-        broker.tool(topics, "--delete", "--topic", topic)
-        wait_until(lambda: topic not in broker.tool(topics, "--list").split(), 60, f"{topic} to be deleted")
+
+    def listed() -> list[str]:
+        return broker.tool(topics, "--list").split()
+
+    for name in (topic, f"{topic}.dlq"):
+        if name in listed():
+            broker.tool(topics, "--delete", "--topic", name)
+            wait_until(lambda name=name: name not in listed(), 60, f"{name} to be deleted")
     broker.kafka_sh("topic", topic)
 
 

@@ -35,7 +35,17 @@ Environment (also read from an optional `.env` in the working directory):
     BOUNDED                   default false; true = process what the topic holds, then exit
     SPARK_MASTER              default local[*]
     SPARK_DRIVER_MEMORY       default 1g
-    SPARK_UI_PORT             default 4040 (Spark takes the next free port when it is taken)
+    SPARK_UI_PORT             default 4040 (Spark takes the next free port when it is taken); Spark's
+                              metrics for Prometheus at /metrics/prometheus and
+                              /metrics/executors/prometheus on it
+    KAFKA_GROUP_ID            default client-tickets-spark: the consumer group that each durable
+                              micro-batch's end offsets are committed to, for monitoring (lag in
+                              Redpanda Console); off = no commits (tickets_job.group)
+    DLQ_TOPIC                 default <KAFKA_TOPIC>.dlq: every quarantined message, byte for byte,
+                              with its reason in headers; off = none (tickets_job.deadletter)
+    METRICS_PORT              default 9180: the job's metrics for Prometheus (tickets_job.metrics);
+                              off = not served
+    METRICS_BIND              default 127.0.0.1: the address they are served on (0.0.0.0 in Docker)
     SPARK_DRIVER_HOST         optional: the name executors reach the driver at (it then listens on
                               every interface); for a client-mode driver in a container
     SPARK_DRIVER_PORT         optional: the driver's RPC port (default: any free one)
@@ -49,8 +59,9 @@ Logs:   one line per micro-batch on stderr: rows in = counted + duplicates + qua
         tickets counted so far (tickets_job.progress).
 Stops:  on SIGTERM or Ctrl-C, after the running micro-batch, keeping the checkpoint consistent.
 Exits:  0 when stopped or drained (bounded), 1 when the query failed, 2 on bad configuration or
-        flags, when the Kafka connector cannot be resolved (the line names the artifact) or when
-        Kafka refuses the job (TLS, authentication, no READ permission on the topic), 3 when
+        flags, when the Kafka connector cannot be resolved (the line names the artifact), when
+        Kafka refuses the job (TLS, authentication, no READ permission on the topic) or when the
+        dead-letter topic does not take the rejected messages (missing, no WRITE), 3 when
         CHECKPOINT_DIR belongs to an incompatible version of the query, is incomplete, or is ahead of
         the topic (the topic was deleted or recreated since).
 """
@@ -73,7 +84,10 @@ from pyspark.sql.streaming import StreamingQuery
 
 from tickets_job.broker_watch import BrokerWatch, quiet_kafka_clients
 from tickets_job.checkpoint import claim_checkpoint
+from tickets_job.deadletter import DeadLetters
 from tickets_job.failures import STARTUP_FAILURES, classify, exit_code, refuse_tls_mismatch
+from tickets_job.group import GroupCommitter
+from tickets_job.metrics import JobMetrics
 from tickets_job.progress import ProgressLog
 from tickets_job.session import create_session, read_kafka
 from tickets_job.settings import Settings
@@ -151,6 +165,8 @@ def read_settings(argv: list[str] | None) -> Settings:
         settings = dataclasses.replace(settings, bounded=True)
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    if settings.log_level != "DEBUG":  # kafka-python's own lines (its failures reach the job as errors)
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
     return settings
 
 
@@ -166,33 +182,55 @@ def start_session(settings: Settings, stop: threading.Event) -> SparkSession:
     return spark
 
 
+def monitoring(settings: Settings) -> tuple[GroupCommitter | None, JobMetrics | None]:
+    """The consumer group's committer and the metrics' server, as the settings ask."""
+    committer = GroupCommitter(settings, settings.group_id) if settings.group_id else None
+    metrics = None
+    if settings.metrics_port is not None:
+        metrics = JobMetrics()
+        metrics.serve(settings.metrics_port, settings.metrics_bind)
+    return committer, metrics
+
+
 def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
+    dead_letters = None
     try:
         settings = read_settings(argv)
         refuse_tls_mismatch(settings)
         claim_checkpoint(settings.checkpoint_dir)
+        if settings.dlq_topic is not None:
+            dead_letters = DeadLetters(settings, settings.dlq_topic)
+            dead_letters.check()
         spark = start_session(settings, stop)
     except tuple(STARTUP_FAILURES) as err:
         log.error("%s", err)
+        if dead_letters is not None:
+            dead_letters.close()
         return exit_code(err)
 
-    sink = VerdictSink(settings.output_dir, settings.quarantine_dir, settings.checkpoint_dir / "counts")
+    counts_dir = settings.checkpoint_dir / "counts"
+    sink = VerdictSink(settings.output_dir, settings.quarantine_dir, counts_dir, dead_letters)
+    committer, metrics = monitoring(settings)
     spark.streams.addListener(
-        ProgressLog(QUERY, sink.verdicts, settings.expected_tickets, settings.progress_file)
+        ProgressLog(
+            QUERY, sink.verdicts, settings.expected_tickets, settings.progress_file, committer, metrics
+        )
     )
     log.info(
-        "reading %r at %s over %s (%s); counts to %s, quarantine to %s, checkpoints in %s",
+        "reading %r at %s over %s (%s); counts to %s, quarantine to %s and topic %s, checkpoints in %s",
         settings.topic,
         settings.bootstrap_servers,
         settings.security.describe(),
         "bounded" if settings.bounded else f"every {settings.trigger_interval}",
         settings.output_dir,
         settings.quarantine_dir,
+        settings.dlq_topic or "(none)",
         settings.checkpoint_dir,
     )
     finished = threading.Event()
-    BrokerWatch(settings.bootstrap_servers, finished).start()
+    on_probe = metrics.kafka_probed if metrics is not None else None
+    BrokerWatch(settings.bootstrap_servers, finished, on_probe=on_probe).start()
     try:
         run_until_stopped(start_query(spark, settings, sink), stop)
     except StreamingQueryException as err:
@@ -202,5 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         finished.set()
         spark.stop()
+        if committer is not None:
+            committer.close()
+        if dead_letters is not None:
+            dead_letters.close()
     log.info("stopped")
     return 0

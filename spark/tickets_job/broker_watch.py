@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from pyspark.sql import SparkSession
 
@@ -46,18 +47,22 @@ class BrokerWatch(threading.Thread):
         stop: threading.Event,
         probe_every: float = PROBE_EVERY,
         repeat_every: float = REPEAT_EVERY,
+        on_probe: Callable[[bool], None] | None = None,
     ) -> None:
         super().__init__(name="broker-watch", daemon=True)
         self.bootstrap_servers = bootstrap_servers
         self.stop = stop
         self.probe_every = probe_every
         self.repeat_every = repeat_every
+        self.on_probe = on_probe  # told each probe's outcome (reachable or not)
 
     def run(self) -> None:
         silent_for = 0.0  # seconds until the next "waiting" line may be logged
         waiting = False
         while True:
             problem = unreachable(self.bootstrap_servers)
+            if self.on_probe is not None:
+                self.on_probe(problem is None)
             if problem is None and waiting:
                 log.info("Kafka at %s is reachable now", self.bootstrap_servers)
             elif problem is not None and silent_for <= 0:

@@ -1,8 +1,9 @@
 """Why the job stopped, as an exit code and one line an operator can act on.
 
 Before the query starts, each refusal is an exception of its own type, mapped to its code by
-`exit_code`: ConfigError and KafkaRefusedError (a TLS mismatch seen by the probe) and
-ConnectorUnavailableError exit 2, IncompatibleCheckpointError exits 3.
+`exit_code`: ConfigError and KafkaRefusedError (a TLS mismatch seen by the probe),
+ConnectorUnavailableError and DeadLetterError (the dead-letter topic missing) exit 2,
+IncompatibleCheckpointError exits 3.
 
 A failed query is sorted by the types of the exceptions in its cause chain and in that of the
 exception the sink raised, if it raised one (the Java classes that Py4J reports, and Spark's error
@@ -10,7 +11,8 @@ conditions), never by searching the message text:
 
     exit 3  the checkpoint cannot be resumed: the topic ends before it (KAFKA_DATA_LOSS: the topic
             was deleted or recreated), or the counts of the previous batch are gone
-    exit 2  Kafka refuses the job: the TLS handshake, the login, or READ on the topic
+    exit 2  Kafka refuses the job: the TLS handshake, the login, or READ on the topic; or the
+            dead-letter topic does not take the batch's rejected messages (DeadLetterError)
     exit 1  any other failure of the query
 """
 
@@ -25,6 +27,7 @@ from pyspark.errors import StreamingQueryException
 
 from tickets_job.checkpoint import RESET_ADVICE, IncompatibleCheckpointError
 from tickets_job.connector import ConnectorUnavailableError
+from tickets_job.deadletter import DeadLetterError
 from tickets_job.settings import Settings
 from tickets_job.sink import MissingCountsError
 from tickets_kafka.probe import diagnose, tls_mismatch
@@ -50,6 +53,7 @@ STARTUP_FAILURES: dict[type[Exception], int] = {
     ConfigError: EXIT_REFUSED,
     KafkaRefusedError: EXIT_REFUSED,
     ConnectorUnavailableError: EXIT_REFUSED,
+    DeadLetterError: EXIT_REFUSED,
     IncompatibleCheckpointError: EXIT_CHECKPOINT,
 }
 
@@ -104,6 +108,8 @@ def classify(err: StreamingQueryException, settings: Settings, sink_failure: Exc
             EXIT_CHECKPOINT,
             f"the checkpoint in {settings.checkpoint_dir} is incomplete: {sink_failure}; {RESET_ADVICE}",
         )
+    if isinstance(sink_failure, DeadLetterError):
+        return Failure(EXIT_REFUSED, f"{sink_failure}; nothing of that micro-batch was counted")
     chain = [*causes(err), *causes(sink_failure)]
     for cause in chain:
         if cause.condition and cause.condition.startswith("KAFKA_DATA_LOSS"):

@@ -1,7 +1,8 @@
 """The job's progress: one readable log line per micro-batch for people, and the same facts as
 JSON events for programs (make run, the benchmarks, the tests), from Spark's own progress events.
 
-    batch 3: 50 rows in = 45 counted + 3 duplicates + 2 quarantined, 212.4 rows/s, 150 tickets counted
+    batch 3: 50 rows in = 45 counted + 3 duplicates + 2 quarantined, 212.4 rows/s, 150 tickets counted,
+      1,234 behind   (on one line)
     200/200 tickets counted
 
 Every message read gets one verdict (counted, a duplicate of a counted ticket, or quarantined), and
@@ -9,7 +10,11 @@ the batch line shows that the three add up to the rows Spark read. The figures c
 independent places: rows in from Spark's Kafka source, duplicates from Spark's deduplication
 operator (numDroppedDuplicateRows), counted and quarantined from the sink. When they do not add up
 (a row older than the watermark, which the job's time checks exclude), an ERROR line says how many
-rows have no verdict.
+rows have no verdict. "behind" is how many records the topic held beyond the batch's end offsets,
+from the Kafka source's own progress.
+
+After each reported batch (its outputs are durable by then), its end offsets go to the job's
+consumer group (tickets_job.group) and its figures to the job's metrics (tickets_job.metrics).
 
 With EXPECTED_TICKETS=200, "N/N tickets counted" is logged each time the count reaches a further
 multiple of 200: 200/200 after the first producer run, 400/400 after a second run with new ids,
@@ -40,6 +45,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from kafka import TopicPartition
 from pyspark.sql.streaming import StreamingQueryListener
 from pyspark.sql.streaming.listener import (
     QueryIdleEvent,
@@ -49,6 +55,8 @@ from pyspark.sql.streaming.listener import (
     StreamingQueryProgress,
 )
 
+from tickets_job.group import GroupCommitter, Offsets
+from tickets_job.metrics import JobMetrics
 from tickets_job.sink import BatchVerdicts
 
 log = logging.getLogger(__name__)
@@ -57,7 +65,7 @@ log = logging.getLogger(__name__)
 BATCH_LINE = re.compile(
     r"batch (?P<batch>\d+): (?P<rows>\d+) rows in = (?P<counted>\d+) counted \+ "
     r"(?P<duplicates>\d+) duplicates \+ (?P<quarantined>\d+) quarantined, "
-    r"(?P<rate>[\d.]+) rows/s, (?P<total>\d+) tickets counted"
+    r"(?P<rate>[\d.]+) rows/s, (?P<total>\d+) tickets counted, (?P<behind>[\d,]+) behind"
 )
 COUNTED_LINE = re.compile(r"(?P<total>\d+)/(?P<expected>\d+) tickets counted")
 
@@ -76,25 +84,50 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def offsets_behind(progress: StreamingQueryProgress) -> int:
-    """Records the topic held beyond this batch's end: latest minus end offsets, all partitions."""
-    behind = 0
+def source_offsets(text: str | None) -> dict[str, dict[str, int]]:
+    """A Kafka source's offsets in its progress ({"topic": {"0": 42}}); {} when it gives none (the
+    first batch after a restart in the middle of one reports no latest offsets)."""
+    try:
+        offsets = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return offsets if isinstance(offsets, dict) else {}
+
+
+def end_offsets(progress: StreamingQueryProgress) -> Offsets:
+    """The offsets after a micro-batch, per topic partition, from the Kafka source's progress."""
+    ends: Offsets = {}
     for source in progress.sources:
-        if not source.latestOffset or not source.endOffset:
-            continue
-        latest, end = json.loads(source.latestOffset), json.loads(source.endOffset)
+        for topic, partitions in source_offsets(source.endOffset).items():
+            for partition, offset in partitions.items():
+                ends[TopicPartition(topic, int(partition))] = int(offset)
+    return ends
+
+
+def behind_by_partition(progress: StreamingQueryProgress) -> dict[tuple[str, int], int]:
+    """Records each partition held beyond this batch's end: its latest minus its end offset."""
+    behind = {}
+    for source in progress.sources:
+        latest, end = source_offsets(source.latestOffset), source_offsets(source.endOffset)
         for topic, partitions in latest.items():
             for partition, offset in partitions.items():
-                behind += max(0, int(offset) - int(end.get(topic, {}).get(partition, offset)))
+                ended = int(end.get(topic, {}).get(partition, offset))
+                behind[(topic, int(partition))] = max(0, int(offset) - ended)
     return behind
 
 
+def offsets_behind(progress: StreamingQueryProgress) -> int:
+    """Records the topic held beyond this batch's end: latest minus end offsets, all partitions."""
+    return sum(behind_by_partition(progress).values())
+
+
 def progress_line(
-    batch_id: int, rows: int, verdicts: BatchVerdicts, duplicates: int, rows_per_second: float
+    batch_id: int, rows: int, verdicts: BatchVerdicts, duplicates: int, rows_per_second: float, behind: int
 ) -> str:
     return (
         f"batch {batch_id}: {rows} rows in = {verdicts.counted} counted + {duplicates} duplicates + "
-        f"{verdicts.quarantined} quarantined, {rows_per_second:.1f} rows/s, {verdicts.total} tickets counted"
+        f"{verdicts.quarantined} quarantined, {rows_per_second:.1f} rows/s, "
+        f"{verdicts.total} tickets counted, {behind:,} behind"
     )
 
 
@@ -110,7 +143,8 @@ def dropped_as_late(progress: StreamingQueryProgress) -> int:
 
 class ProgressLog(StreamingQueryListener):
     """Logs each batch's progress from Spark's figures and the sink's verdicts (batch id ->
-    BatchVerdicts, taken out as they are reported); `query` names the job's query."""
+    BatchVerdicts, taken out as they are reported); `query` names the job's query. With a
+    `committer` and `metrics`, each reported batch also goes to the consumer group and the metrics."""
 
     def __init__(
         self,
@@ -118,11 +152,15 @@ class ProgressLog(StreamingQueryListener):
         verdicts: MutableMapping[int, BatchVerdicts],
         expected: int | None = None,
         progress_file: Path | None = None,
+        committer: GroupCommitter | None = None,
+        metrics: JobMetrics | None = None,
     ) -> None:
         self.query = query
         self.verdicts = verdicts
         self.expected = expected
         self.progress_file = progress_file
+        self.committer = committer
+        self.metrics = metrics
         self.announced = 0  # the multiple of `expected` last announced
 
     def emit(self, event: dict[str, Any]) -> None:
@@ -144,9 +182,15 @@ class ProgressLog(StreamingQueryListener):
             return
         rows = progress.numInputRows
         duplicates = duplicates_dropped(progress)
-        log.info(
-            "%s", progress_line(progress.batchId, rows, verdicts, duplicates, progress.processedRowsPerSecond)
-        )
+        by_partition = behind_by_partition(progress)
+        behind = sum(by_partition.values())
+        if self.committer is not None:
+            self.committer.commit_later(end_offsets(progress))
+        if self.metrics is not None:
+            millis = progress.durationMs.get("triggerExecution", 0)
+            self.metrics.observe(progress.batchId, rows, verdicts, duplicates, by_partition, millis)
+        rate = progress.processedRowsPerSecond
+        log.info("%s", progress_line(progress.batchId, rows, verdicts, duplicates, rate, behind))
         if self.progress_file is not None:  # the event, and Spark's progress parsed, only for a reader
             self.emit(
                 {
@@ -157,7 +201,7 @@ class ProgressLog(StreamingQueryListener):
                     "duplicates": duplicates,
                     "quarantined": verdicts.quarantined,
                     "total": verdicts.total,
-                    "behind": offsets_behind(progress),
+                    "behind": behind,
                     "rows_per_second": progress.processedRowsPerSecond,
                     "durations_ms": dict(progress.durationMs),
                     "spark": json.loads(progress.json),

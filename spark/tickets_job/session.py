@@ -9,6 +9,17 @@ from tickets_job.settings import Settings
 
 ROCKSDB_STATE_STORE = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
+# Spark's own metrics for Prometheus, on the UI port: the driver's (the streaming query's among
+# them) at /metrics/prometheus, the executors' at /metrics/executors/prometheus. The namespace
+# replaces the application id in the metric names, so that they stay the same from run to run.
+PROMETHEUS_METRICS = {
+    "spark.sql.streaming.metricsEnabled": "true",
+    "spark.ui.prometheus.enabled": "true",
+    "spark.metrics.namespace": "client_tickets",
+    "spark.metrics.conf.*.sink.prometheusServlet.class": "org.apache.spark.metrics.sink.PrometheusServlet",
+    "spark.metrics.conf.*.sink.prometheusServlet.path": "/metrics/prometheus",
+}
+
 
 def driver_address(settings: Settings) -> dict[str, str]:
     """Where executors on other machines reach a client-mode driver; empty when Spark may choose."""
@@ -28,7 +39,7 @@ def create_session(settings: Settings) -> SparkSession:
     need), resolved into IVY_DIR on the first start (ConnectorUnavailableError if they cannot be)."""
     jars = resolve_jars(settings.ivy_dir, settings.security.java_packages())
     builder = SparkSession.builder.appName("client-tickets").master(settings.master)
-    for key, value in driver_address(settings).items():
+    for key, value in {**driver_address(settings), **PROMETHEUS_METRICS}.items():
         builder = builder.config(key, value)
     session = (
         builder.config("spark.jars", ",".join(str(jar.resolve()) for jar in jars))

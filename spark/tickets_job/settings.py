@@ -9,6 +9,9 @@ from tickets_job.transforms import CLOCK_SKEW_MINUTES
 from tickets_kafka.client import ClientSettings
 from tickets_kafka.settings import Env, setting
 
+# DLQ_TOPIC's default: the topic's name followed by .dlq (client_tickets.dlq).
+DLQ_OF_TOPIC = "{topic}.dlq"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Settings(ClientSettings):
@@ -29,6 +32,15 @@ class Settings(ClientSettings):
     master: str = setting("SPARK_MASTER", Env.text, "local[*]")
     driver_memory: str = setting("SPARK_DRIVER_MEMORY", Env.text, "1g")
     ui_port: int = setting("SPARK_UI_PORT", Env.port, 4040)
+    # Monitoring and the dead-letter topic; each is turned off with "off".
+    group_id: str | None = setting("KAFKA_GROUP_ID", Env.name_or_off, "client-tickets-spark")
+    dlq_topic: str | None = setting("DLQ_TOPIC", Env.name_or_off, DLQ_OF_TOPIC)
+    metrics_port: int | None = setting("METRICS_PORT", Env.port_or_off, 9180)
+    metrics_bind: str = setting("METRICS_BIND", Env.text, "127.0.0.1")
     driver_host: str | None = setting("SPARK_DRIVER_HOST", Env.text)
     driver_port: int | None = setting("SPARK_DRIVER_PORT", Env.port)
     block_manager_port: int | None = setting("SPARK_BLOCK_MANAGER_PORT", Env.port)
+
+    def __post_init__(self) -> None:
+        if self.dlq_topic is not None:
+            object.__setattr__(self, "dlq_topic", self.dlq_topic.replace("{topic}", self.topic))

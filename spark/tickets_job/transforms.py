@@ -1,7 +1,8 @@
 """The job's logic as pure DataFrame -> DataFrame functions, batch or streaming alike.
 
 Kafka rows (key, value, topic, partition, offset, ...)
-  -> parse_tickets   ticket columns + topic, partition, offset, value_bytes, raw, reject_reason, read_at
+  -> parse_tickets   ticket columns + topic, partition, offset, key, value, value_bytes, raw,
+                     reject_reason, read_at
   -> first_copies    the first copy of each valid ticket_id within the horizon, and every rejected
                      message; later copies of an id are dropped here (Spark counts them)
   -> verdict_rows    (in the sink) + support_team, counted tickets by type, each rejected message
@@ -94,12 +95,14 @@ def parse_tickets(
 
     `now` defaults to the micro-batch's timestamp, which Spark keeps in the checkpoint, so a batch
     that is run again after a crash makes the same decisions; it is kept as `read_at`.
-    Shape: ticket columns + (topic, partition, offset, value_bytes, raw, reject_reason, read_at).
+    Shape: ticket columns + (topic, partition, offset, key, value, value_bytes, raw, reject_reason,
+    read_at).
     """
     now = F.current_timestamp() if now is None else now
     text = F.col("value").cast("string")
     ticket = F.from_json(text, _PARSE_SCHEMA, _JSON_OPTIONS)
     return kafka_rows.select(
+        F.col("key"),
         F.col("value"),
         text.alias("raw"),
         ticket.alias("ticket"),
@@ -111,6 +114,8 @@ def parse_tickets(
         F.col("topic"),
         F.col("partition"),
         F.col("offset"),
+        F.col("key"),
+        F.col("value"),
         F.octet_length(F.col("value")).alias("value_bytes"),
         F.substring(F.col("raw"), 1, RAW_PREVIEW_CHARS).alias("raw"),
         _reject_reason(F.col("value"), F.col("raw"), F.col("ticket"), now, horizon_minutes).alias(
@@ -129,6 +134,8 @@ def quarantine_row() -> Column:
         F.col("offset"),
         F.col("value_bytes"),
         F.col("raw"),
+        F.col("key"),  # the message's own key and value, byte for byte, for the dead-letter topic
+        F.col("value"),
     )
 
 
@@ -139,8 +146,10 @@ def first_copies(parsed: DataFrame, horizon_minutes: int) -> DataFrame:
     the horizon comes out. A rejected message is keyed by its own position (topic, partition,
     offset), which no other message has, and timed at the batch's moment (`read_at`): it always
     comes out, and its key is forgotten a horizon later like any other.
-    Only what the verdicts need goes through the operator's shuffle (`raw` only for rejected rows).
-    Shape: (ticket_id, type, created_at, reject_reason, topic, partition, offset, value_bytes, raw).
+    Only what the verdicts need goes through the operator's shuffle (`raw`, `key` and `value` only
+    for rejected rows; the operator's state keeps only the deduplication keys).
+    Shape: (ticket_id, type, created_at, reject_reason, topic, partition, offset, value_bytes, raw,
+    key, value).
     """
     valid = F.col("reject_reason").isNull()
     keyed = parsed.select(
@@ -153,6 +162,8 @@ def first_copies(parsed: DataFrame, horizon_minutes: int) -> DataFrame:
         "offset",
         "value_bytes",
         F.when(~valid, F.col("raw")).alias("raw"),
+        F.when(~valid, F.col("key")).alias("key"),
+        F.when(~valid, F.col("value")).alias("value"),
         F.when(valid, F.col("ticket_id")).alias("_counted_id"),
         F.when(~valid, F.struct("topic", "partition", "offset")).alias("_rejected_at"),
         F.when(valid, F.col("created_at")).otherwise(F.col("read_at")).alias("_event_time"),

@@ -2,8 +2,8 @@
 
 For each image the stack starts from (the Dockerfiles' FROM lines and the compose file's `image:`
 entries): one already in the engine is used; else one that `docker pull` gets; else a stand-in is
-built from tests/compose/standins/<name>/ and tagged with the official name. Redpanda Console has
-no stand-in: it is reported missing and the test leaves its service out.
+built from tests/compose/standins/<name>/ and tagged with the official name. Redpanda Console and
+Grafana have no stand-in: they are reported missing and the test leaves their services out.
 
 The stand-ins start from one Debian bookworm root file system made with debootstrap (the mirror is
 the one this machine's apt sources name) and carry this machine's CA bundle, as a corporate base
@@ -44,7 +44,8 @@ CACHE = Path(os.environ.get("COMPOSE_TEST_CACHE", ROOT / ".cache" / "compose-tes
 BASE = "client-tickets-standin/debian:bookworm"
 RELEASE = "bookworm"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-STANDINS = {"producer": "python", "spark": "spark", "redpanda": "redpanda"}  # service -> standins/<dir>
+# service -> standins/<dir>
+STANDINS = {"producer": "python", "spark": "spark", "redpanda": "redpanda", "prometheus": "prometheus"}
 LABEL = "client-tickets.standin"  # images built on a stand-in inherit it
 # Measured on vfs: the stand-ins take 5.7 GB; the two flows then peak at 19 GB more (the stacks'
 # builds, with Compose v2's BuildKit cache), all of which the end of the test gives back.

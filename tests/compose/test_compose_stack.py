@@ -10,7 +10,11 @@ leaves 200, with another seed gives 400 -> `down` + `up` resumes -> the seed's r
 - Compose v2, the clone owned by uid 1000, which has no passwd entry in the images, every command
   run as that user (a member of the docker group): the job runs as uid 1000.
 - docker-compose 1.29 (Debian's), the clone owned by root, as Docker Desktop shows bind mounts:
-  the job runs as the image's spark user, uid 185.
+  the job runs as the image's spark user, uid 185; this flow runs the monitoring form
+  (`make up-monitoring`), whose Prometheus scrapes the job and Spark for real.
+
+The first flow also checks the job's consumer group (lag 0 once the counts are in, through
+`rpk group describe`) and that the dead-letter topic exists, compacted.
 
 Run by `make test-compose` (marker `compose`), after tests/compose/engine.sh and images.py.
 """
@@ -23,6 +27,7 @@ import os
 import re
 import shutil
 import subprocess
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +42,15 @@ from tickets_job.session import create_session
 from tickets_job.settings import Settings
 
 pytestmark = pytest.mark.compose
+# The streaming query's latency, from Spark's PrometheusServlet (spark.metrics.namespace=client_tickets).
+SPARK_STREAMING_METRIC = f"metrics_client_tickets_driver_spark_streaming_{QUERY}_latency_Value"
 
 CACHE = Path(os.environ.get("COMPOSE_TEST_CACHE", ROOT / ".cache" / "compose-test"))
 PLUGIN = CACHE / "docker-config" / "cli-plugins" / "docker-compose"
 USER_UID = 1000
 SPARK_UID = 185  # the official image's spark user
 OVERRIDES = ["tests/compose/override.yml"]
+MONITORING_FILES = ("docker-compose.monitoring.yml",)
 CLUSTER_FILES = ["docker-compose.cluster.yml", "tests/compose/override.cluster.yml"]
 SECURED_FILES = ["docker-compose.secured.yml", "tests/compose/override.secured.yml"]
 
@@ -62,6 +70,8 @@ class User:
         images = json.loads((CACHE / "images.json").read_text())
         if images["console"]["source"] == "missing":
             files.append("tests/compose/no-console.yml")
+        if "docker-compose.monitoring.yml" in files and images["grafana"]["source"] == "missing":
+            files.append("tests/compose/no-grafana.yml")
         return {
             "PATH": os.environ["PATH"],
             "HOME": str(self.home),
@@ -238,12 +248,33 @@ def test_uid_1000_has_no_passwd_entry_in_the_images():
         assert lookup.returncode == 2, f"{image} knows uid {USER_UID}: the test would prove nothing"
 
 
-def the_readme_flow(user: User, job_uid: int, full: bool) -> None:
+def group_lag(user: User, group: str) -> int:
+    """The consumer group's total lag, as `rpk group describe` shows it (TOTAL-LAG)."""
+    described = user.stack("exec", "-T", "redpanda", "rpk", "group", "describe", group)
+    match = re.search(r"^TOTAL-LAG\s+(\d+)", described, re.M)
+    assert match is not None, described
+    return int(match[1])
+
+
+def prometheus_value(user: User, query: str) -> float | None:
+    """The value of an instant PromQL query, asked inside the Prometheus container (its wget)."""
+    url = f"http://localhost:9090/api/v1/query?query={urllib.parse.quote(query)}"
+    code, answer = user.attempt(*user.compose, "exec", "-T", "prometheus", "wget", "-q", "-O", "-", url)
+    if code != 0:
+        return None
+    result = json.loads(answer[answer.index("{") :])["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+def the_readme_flow(user: User, job_uid: int, full: bool, up: str = "up") -> None:
     """The README's commands in order. Not `full` (the second tool): the restarts, the resume after
     `down` and the resets are left to the first flow; what differs between the tools (their parsing
-    and builds, `run`, `make up` / `clean` through them, the owner of ./data) is all still run."""
+    and builds, `run`, `make up` / `clean` through them, the owner of ./data) is all still run.
+    `up` is the make target that starts the stack (up-monitoring: with Prometheus, checked too)."""
     clone = user.clone
-    shown = user.run("make", "up")
+    shown = user.run("make", up)
+    if up == "up-monitoring":
+        assert "Prometheus: http://localhost:9090" in shown, shown
     assert "Spark UI: http://localhost:4040" in shown
     console = "Console: http://localhost:8080"
     assert (console in shown) == ("no-console.yml" not in user.env()["COMPOSE_FILE"]), shown
@@ -254,6 +285,11 @@ def the_readme_flow(user: User, job_uid: int, full: bool) -> None:
     assert "sent 200/200, acknowledged 200, failed 0" in docker_logs("producer")
     assert total(clone) == 200
     assert part_file(clone).stat().st_uid == job_uid
+    if full:  # the job's lag where users look, and the dead-letter topic
+        settings = Settings()
+        wait_until(lambda: group_lag(user, settings.group_id) == 0, 60, "the job's consumer group at lag 0")
+        dlq = user.stack("exec", "-T", "redpanda", "rpk", "topic", "describe", f"{settings.topic}.dlq")
+        assert "cleanup.policy=compact" in dlq or re.search(r"cleanup\.policy\s+compact", dlq), dlq
 
     if full:
         user.stack("restart", "spark")
@@ -268,6 +304,11 @@ def the_readme_flow(user: User, job_uid: int, full: bool) -> None:
     user.record("$ docker logs spark", docker_logs("spark"))
     assert total(clone) == 400
     assert not re.search(r"\b400/200\b", docker_logs("spark"))
+    if up == "up-monitoring":  # Prometheus scraped the job's count and Spark's own metrics
+        wait_until(lambda: prometheus_value(user, "sum(tickets_counted)") == 400, 60, "Prometheus to see 400")
+        for job in ("tickets-job", "spark", "spark-executors"):
+            assert prometheus_value(user, f'up{{job="{job}"}}') == 1.0, f"Prometheus cannot scrape {job}"
+        assert prometheus_value(user, SPARK_STREAMING_METRIC) is not None, "no streaming-query metric"
 
     if full:
         user.stack("down")
@@ -320,10 +361,10 @@ def test_compose_v2_as_uid_1000_without_a_passwd_entry(take_down):
     the_readme_flow(user, job_uid=USER_UID, full=True)
 
 
-def test_docker_compose_1_29_with_data_owned_by_root(take_down):
-    user = user_with(TOOLS["docker-compose-1.29"], 0, "docker-compose-1.29")
+def test_docker_compose_1_29_with_data_owned_by_root_in_the_monitoring_form(take_down):
+    user = user_with(TOOLS["docker-compose-1.29"], 0, "docker-compose-1.29", more_files=MONITORING_FILES)
     take_down.append(user)
-    the_readme_flow(user, job_uid=SPARK_UID, full=False)
+    the_readme_flow(user, job_uid=SPARK_UID, full=False, up="up-monitoring")
 
 
 def test_the_cluster_form_with_compose_v2(take_down):
@@ -371,6 +412,7 @@ def test_the_secured_form_with_compose_v2(take_down):
     wait_for_line("spark", "200/200 tickets counted", timeout=600)
     user.record("$ docker logs spark", docker_logs("spark"))
     assert "over SASL_SSL SCRAM-SHA-256 as spark" in docker_logs("spark")
+    assert "cannot commit" not in docker_logs("spark"), "the job's user may not commit its group's offsets"
     assert "sent 200/200, acknowledged 200, failed 0" in docker_logs("producer")
     assert total(user.clone) == 200
 

@@ -35,6 +35,7 @@ from tests.harness import (
     produce_with_ledger,
     read_counts,
     read_quarantine,
+    read_records,
     wait_until,
 )
 from tests.reliability_report import Outcome, write_report
@@ -237,6 +238,21 @@ def test_5_malformed_input_is_quarantined_and_valid_tickets_counted(broker, topi
         assert row["value_bytes"] == (None if value is None else len(value)), name
     assert "WARNING tickets_job.sink: quarantined" in job.log()
     assert sum(int(b["quarantined"]) for b in job.batches()) == len(MALFORMED)
+
+    # The dead-letter topic holds each rejected message, byte for byte, with its reason and origin.
+    dead_letters = {record.key: record for record in read_records(broker, f"{topic}.dlq")}
+    assert len(dead_letters) == len(MALFORMED)
+    for (name, _, reason), value, (partition, offset) in zip(MALFORMED, values, places[:-1], strict=True):
+        record = dead_letters[f"{topic}-{partition}-{offset}".encode()]
+        assert record.value == value, name
+        headers = {key: header.decode() for key, header in record.headers}
+        assert reason in headers["dlq.reason"], (name, headers)
+        assert (headers["dlq.topic"], headers["dlq.partition"], headers["dlq.offset"]) == (
+            topic,
+            str(partition),
+            str(offset),
+        )
+        assert headers["dlq.batch"].isdigit() and headers["dlq.key"].startswith("raw-"), headers
     check(
         f"5. malformed input ({len(MALFORMED)} classes) between valid tickets",
         job,
@@ -259,6 +275,9 @@ def test_6_duplicates_from_a_rerun_producer_are_counted_once(broker, topic, work
 
 def test_7_topic_missing_when_the_job_starts(broker, workdir):
     topic = "created_later_" + workdir.name[-8:].replace("-", "_")
+    # The operator made the dead-letter topic; the producer's topic comes later.
+    topics = "org.apache.kafka.tools.TopicCommand"
+    broker.tool(topics, "--create", "--topic", f"{topic}.dlq", "--config", "cleanup.policy=compact")
     job = Job(job_env(broker, topic, workdir), workdir / "job.log").start()
     job.wait_until_started()
     broker.kafka_sh("topic", topic)

@@ -3,7 +3,8 @@
 One local Kafka node (local/kafka/kafka.sh with KAFKA_SECURITY_DIR) takes clients only over
 SASL_SSL, with a CA and a certificate for localhost made now by local/kafka/certs.sh, SCRAM users
 created when its storage is formatted, and StandardAuthorizer: tickets-producer may write the
-topic, tickets-job may read it, nothing else is allowed. Passwords are random for each run; the
+topic, tickets-job may read it, write its dead-letter topic and commit its consumer group's offsets;
+nothing else is allowed. Passwords are random for each run; the
 last test looks for them in every log and output the others left.
 """
 
@@ -19,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kafka import KafkaProducer
 
 from tests.harness import Broker, Job, expected_counts, job_env, ledger_of
+from tickets_job.settings import Settings as JobSettings
 from tickets_kafka.probe import dial, speaks_kafka
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,18 +70,19 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     )
     broker.up(timeout=600)
     topic = broker.create_topic()
-    grants = {"tickets-producer": ("Write", "Describe"), "tickets-job": ("Read", "Describe")}
-    for user, operations in grants.items():
+    grants = {
+        ("tickets-producer", "--topic", topic): ("Write", "Describe"),
+        ("tickets-job", "--topic", topic): ("Read", "Describe"),
+        ("tickets-job", "--topic", f"{topic}.dlq"): ("Write", "Describe"),
+        ("tickets-job", "--group", JobSettings().group_id): ("Read",),
+        # A dead-letter topic the job may see but not write (test_6).
+        ("tickets-job", "--topic", f"{topic}.nowrite"): ("Describe",),
+    }
+    broker.tool("org.apache.kafka.tools.TopicCommand", "--create", "--topic", f"{topic}.nowrite")
+    for (user, kind, resource), operations in grants.items():
         allowed = [argument for operation in operations for argument in ("--operation", operation)]
-        broker.tool(
-            "org.apache.kafka.tools.AclCommand",
-            "--add",
-            "--allow-principal",
-            f"User:{user}",
-            *allowed,
-            "--topic",
-            topic,
-        )
+        acl = ("--add", "--allow-principal", f"User:{user}", *allowed, kind, resource)
+        broker.tool("org.apache.kafka.tools.AclCommand", *acl)
     yield Secured(broker, topic, tls, passwords)
     broker.kafka_sh("down")
 
@@ -167,8 +171,9 @@ def test_3_a_plaintext_client_and_a_certificate_for_another_name_are_refused(sec
 
 
 def test_4_each_user_may_do_only_what_its_acls_allow(secured, tmp_path):
-    # The producer's user may write but not read: the job, run as it, is refused the topic.
-    job, code, took = bounded_job(secured, "tickets-producer", tmp_path)
+    # The producer's user may write but not read: the job, run as it, is refused the topic. (It may
+    # not write the dead-letter topic either, which the job would find first: test_6 covers that.)
+    job, code, took = bounded_job(secured, "tickets-producer", tmp_path, DLQ_TOPIC="off")
     assert code == 2, job.log()[-3000:]
     assert (
         f"as tickets-producer may not read topic '{secured.topic}' (topic authorization failed)" in job.log()
@@ -182,6 +187,14 @@ def test_4_each_user_may_do_only_what_its_acls_allow(secured, tmp_path):
     assert code == 2, said[-3000:]
     assert f"as tickets-job may not write to topic '{secured.topic}'" in said
     assert "AuthorizationFailed" in said
+
+    # Nor commit to a group other than its own: the commits (monitoring only) fail, the job counts.
+    other_group = {"KAFKA_GROUP_ID": "not-its-group"}
+    job, code, _ = bounded_job(secured, "tickets-job", tmp_path / "other-group", **other_group)
+    assert code == 0, job.log()[-3000:]
+    warnings = [line for line in job.log().splitlines() if "cannot commit the job's offsets" in line]
+    assert len(warnings) == 1 and "GroupAuthorizationFailed" in warnings[0], warnings
+    assert sum(job.counts().values()) > 0
 
 
 def test_5_aws_msk_iam_offline_gets_as_far_as_the_login(secured, tmp_path):
@@ -222,7 +235,32 @@ def files_holding(secrets_: list[str], root: Path, skip: set[Path]) -> tuple[lis
     return found, read
 
 
-def test_6_no_password_shows_in_any_log_or_output(secured, tmp_path_factory):
+def test_6_a_dead_letter_topic_the_job_may_not_write_stops_it_before_counting(secured, tmp_path):
+    """A rejected message in the batch, a dead-letter topic without WRITE for the job's user: exit 2,
+    one line naming the cause, nothing of the batch counted."""
+    tls = secured.client_env("tickets-producer")
+    sender = KafkaProducer(
+        bootstrap_servers=secured.broker.bootstrap.split(","),
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username="tickets-producer",
+        sasl_plain_password=secured.passwords["tickets-producer"],
+        ssl_cafile=tls["KAFKA_SSL_CAFILE"],
+    )
+    sender.send(secured.topic, b"not a ticket").get(timeout=30)
+    sender.close()
+
+    job, code, _ = bounded_job(secured, "tickets-job", tmp_path, DLQ_TOPIC=f"{secured.topic}.nowrite")
+    assert code == 2, job.log()[-3000:]
+    errors = [line for line in job.log().splitlines() if " ERROR tickets_job.app" in line]
+    assert len(errors) == 1, errors
+    assert f"the dead-letter topic '{secured.topic}.nowrite' did not take micro-batch 0's" in errors[0]
+    assert "TopicAuthorizationFailedError" in errors[0]
+    assert "nothing of that micro-batch was counted" in errors[0]
+    assert job.counts() == {}
+
+
+def test_7_no_password_shows_in_any_log_or_output(secured, tmp_path_factory):
     """Every file the tests above left (producer and job logs, outputs, checkpoints), and the
     broker's log; not the broker's own configuration, nor the password files given to the clients."""
     secrets_ = [*secured.passwords.values(), WRONG_PASSWORD, FAKE_AWS_SECRET]

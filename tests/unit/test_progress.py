@@ -71,22 +71,16 @@ def test_without_expected_tickets_nothing_is_announced(caplog):
 
 
 def test_the_batch_line_reads_back_with_its_exported_pattern():
-    line = progress_line(7, 50, BatchVerdicts(counted=45, quarantined=2, total=150), 3, 212.44)
+    line = progress_line(7, 50, BatchVerdicts(counted=45, quarantined=2, total=150), 3, 212.44, 1234)
     assert line == (
-        "batch 7: 50 rows in = 45 counted + 3 duplicates + 2 quarantined, 212.4 rows/s, 150 tickets counted"
+        "batch 7: 50 rows in = 45 counted + 3 duplicates + 2 quarantined, 212.4 rows/s, "
+        "150 tickets counted, 1,234 behind"
     )
     match = BATCH_LINE.fullmatch(line)
     assert match is not None, line
-    assert [
-        int(match[name]) for name in ("batch", "rows", "counted", "duplicates", "quarantined", "total")
-    ] == [
-        7,
-        50,
-        45,
-        3,
-        2,
-        150,
-    ]
+    names = ("batch", "rows", "counted", "duplicates", "quarantined", "total")
+    assert [int(match[name]) for name in names] == [7, 50, 45, 3, 2, 150]
+    assert match["behind"] == "1,234"
 
 
 def test_verdicts_that_do_not_add_up_to_the_rows_read_are_an_error(caplog):

@@ -10,18 +10,20 @@ from tickets_job.sink import MissingCountsError, RunningCounts, VerdictSink
 
 COLUMNS = (
     "ticket_id string, type string, created_at timestamp, reject_reason string, topic string, "
-    "partition int, offset long, value_bytes int, raw string"
+    "partition int, offset long, value_bytes int, raw string, key binary, value binary"
 )
 
 
 def judged(spark: SparkSession, first_offset: int, types: list[str], rejects: int = 0) -> DataFrame:
     """A batch as first_copies hands it over: new tickets of `types`, then `rejects` bad messages."""
     rows = [
-        (f"t-{first_offset + i}", t, None, None, "topic", 0, first_offset + i, 40, None)
+        (f"t-{first_offset + i}", t, None, None, "topic", 0, first_offset + i, 40, None, None, None)
         for i, t in enumerate(types)
     ]
     start = first_offset + len(types)
-    rows += [(None, None, None, "empty value", "topic", 1, start + i, 0, "") for i in range(rejects)]
+    rows += [
+        (None, None, None, "empty value", "topic", 1, start + i, 0, "", b"key", b"") for i in range(rejects)
+    ]
     return spark.createDataFrame(rows, COLUMNS)
 
 

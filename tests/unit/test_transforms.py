@@ -58,8 +58,11 @@ MESSAGES: list[tuple[bytes | None, str | None]] = [
 
 
 def kafka_rows(spark: SparkSession, values: list[bytes | None]) -> DataFrame:
-    rows = [(value, "client_tickets", offset % 3, offset) for offset, value in enumerate(values)]
-    return spark.createDataFrame(rows, "value binary, topic string, partition int, offset long")
+    rows = [
+        (f"k-{offset}".encode(), value, "client_tickets", offset % 3, offset)
+        for offset, value in enumerate(values)
+    ]
+    return spark.createDataFrame(rows, "key binary, value binary, topic string, partition int, offset long")
 
 
 def parse(rows: DataFrame) -> DataFrame:
@@ -88,7 +91,7 @@ def test_parse_keeps_where_each_message_came_from(spark):
     parsed = parse(kafka_rows(spark, [GOOD.encode(), b"oops"]))
     assert parsed.columns == [
         *TICKET_COLUMNS,
-        *("topic", "partition", "offset", "value_bytes", "raw", "reject_reason", "read_at"),
+        *("topic", "partition", "offset", "key", "value", "value_bytes", "raw", "reject_reason", "read_at"),
     ]
     bad = (
         parsed.where(F.col("reject_reason").isNotNull())
@@ -104,6 +107,8 @@ def test_parse_keeps_where_each_message_came_from(spark):
             "offset": 1,
             "value_bytes": 4,
             "raw": "oops",
+            "key": bytearray(b"k-1"),
+            "value": bytearray(b"oops"),
         }
     ]
 
@@ -155,6 +160,7 @@ def test_first_copies_pass_each_id_once_and_every_rejected_message(spark, tmp_pa
         spark.readStream.option("maxFilesPerTrigger", 1)
         .text(str(source))
         .select(
+            F.lit(None).cast("binary").alias("key"),
             line[1].cast("binary").alias("value"),
             F.lit("client_tickets").alias("topic"),
             F.lit(0).alias("partition"),
@@ -173,7 +179,8 @@ def test_first_copies_pass_each_id_once_and_every_rejected_message(spark, tmp_pa
     out = spark.table("first_copies").collect()
     assert sorted(row["ticket_id"] for row in out if row["reject_reason"] is None) == ["t-0", "t-1", "t-2"]
     assert sorted(row["offset"] for row in out if row["reject_reason"] is not None) == [3, 6]
-    assert all(row["raw"] is None for row in out if row["reject_reason"] is None)
+    assert all(row["raw"] is None and row["value"] is None for row in out if row["reject_reason"] is None)
+    assert [bytes(row["value"]) for row in out if row["reject_reason"] is not None] == [b"not json"] * 2
     dropped = [
         p["stateOperators"][0]["customMetrics"]["numDroppedDuplicateRows"] for p in query.recentProgress
     ]
@@ -215,7 +222,19 @@ def test_verdict_rows_count_tickets_by_type_and_keep_each_rejected_message(spark
     assert [r["offset"] for r in rejects] == [offset for offset, ok in enumerate(valid) if not ok]
     assert [r["reason"] for r in rejects] == [reason for _, reason in MESSAGES if reason is not None]
     assert all(row["ticket_count"] == 1 for row in rows if row["reject"] is not None)
-    assert list(rejects[0]) == ["reason", "topic", "partition", "offset", "value_bytes", "raw"]
+    assert list(rejects[0]) == [
+        "reason",
+        "topic",
+        "partition",
+        "offset",
+        "value_bytes",
+        "raw",
+        "key",
+        "value",
+    ]
+    assert [bytes(r["value"]) if r["value"] is not None else None for r in rejects] == [
+        value for value, reason in MESSAGES if reason is not None
+    ]
 
 
 def test_verdict_rows_of_nothing_are_empty(spark):
