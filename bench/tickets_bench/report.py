@@ -263,6 +263,9 @@ Timings vary from run to run on a shared machine; compare within a run first.
 - *memory*: on the largest backlog, the driver's peak resident memory (JVM) and the
   deduplication state at the end (RocksDB, as Spark reports it); the peak resident memory of
   `make produce` for N and 10 N tickets.
+- *monitoring*: the Spark job on the largest backlog again with its consumer-group commits, its
+  dead-letter topic and its metrics turned off, against the run above with them on (the backlog
+  holds only valid tickets: the dead-letter path costs its start-up check, not writes).
 - *latency*: from each send to the first export that counts the ticket, at a fixed rate, tickets
   sent one per request (linger 0), for each trigger interval.
 - *demo*: the 200-ticket demo with a warm Ivy cache: job start to "query started" and to the

@@ -98,9 +98,9 @@ def take(work: Path) -> None:
         run_id = job.events("started")[-1]["run_id"]
         ui = f"http://127.0.0.1:{prometheus.ui_port}"
         screenshot(
-            f"{ui}/StreamingQuery/statistics/?id={run_id}", PICTURES / "spark-streaming.png", "1400,1600"
+            f"{ui}/StreamingQuery/statistics/?id={run_id}", PICTURES / "spark-streaming.png", "1060,1280"
         )
-        graph = "graph?g0.expr=tickets_counted&g0.tab=0&g0.range_input=5m"
+        graph = "graph?g0.expr=tickets_counted&g0.tab=0&g0.range_input=2m"
         screenshot(f"http://127.0.0.1:{prometheus.port}/{graph}", PICTURES / "prometheus-counts.png")
     finally:
         if job is not None and job.process is not None:

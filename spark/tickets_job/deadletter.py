@@ -14,7 +14,8 @@ the last record per key sees each rejected message once even before compaction r
 
 The batch's rejected messages are written and acknowledged (acks=all) before the sink writes its
 files, so a micro-batch whose dead letters cannot be written counts nothing: DeadLetterError stops
-the job with exit code 2 and one line naming the cause (the topic missing, no WRITE permission).
+the job with exit code 2 and one line naming the cause (the topic missing, no WRITE permission, a
+broker away for longer than DELIVERY_TIMEOUT_SECONDS; a shorter absence is waited out).
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ log = logging.getLogger(__name__)
 
 HEADER_PREFIX = "dlq."
 MAX_RECORD_BYTES = 2 * 1024 * 1024  # the dead-letter topic's max.message.bytes
-# How long a write may wait for the broker before the job gives up on the batch.
-TIMEOUT_SECONDS = 30
+# How long a batch's dead letters may wait for a broker that is away (retried meanwhile) before the
+# job gives up; a refusal (no permission, a record too large) fails at once.
+DELIVERY_TIMEOUT_SECONDS = 600
 
 
 class DeadLetterError(RuntimeError):
@@ -82,8 +84,7 @@ class DeadLetters:
                 # A rejected message may be as large as the source topic allows (1 MB by default),
                 # plus its headers; the dead-letter topic takes records up to 2 MiB.
                 max_request_size=MAX_RECORD_BYTES,
-                max_block_ms=TIMEOUT_SECONDS * 1000,
-                request_timeout_ms=TIMEOUT_SECONDS * 1000,
+                delivery_timeout_ms=DELIVERY_TIMEOUT_SECONDS * 1000,
                 **self.settings.security.kafka_python_config(),
             )
         return self._producer
@@ -128,7 +129,7 @@ class DeadLetters:
                 )
                 for reject in rejects
             ]
-            self.producer.flush(timeout=TIMEOUT_SECONDS)
+            self.producer.flush()  # every send ends within the delivery timeout
             for future in futures:
                 future.get(timeout=0)
         except KafkaError as err:
