@@ -139,17 +139,19 @@ test-tools: ## the system tools the tests run beside the project's own: Promethe
 
 test: setup lint test-tools ## everything: lint, unit and end-to-end tests on real local brokers, the cluster scenarios, the Docker stack (see docs/TESTING.md)
 	@# Two lanes at once (most suites wait on processes more than they compute, and their ports
-	@# differ): pytest, then the cluster scenarios; beside them, the Docker test's engine and
-	@# images, then its flows. The second lane's output follows the first's.
+	@# differ): pytest; beside it, the Docker test's engine, images and flows, then the cluster
+	@# scenarios (measured: pytest 1913 s, against 1452 s + 600 s). The second lane's output
+	@# follows the first's.
 	@mkdir -p data/logs
-	@started=$$SECONDS; status=0; docker_log=data/logs/test-compose.log; \
-	( t=$$SECONDS; $(MAKE) --no-print-directory test-compose; code=$$?; \
-	  echo "make test: test-compose (engine, images, flows) $$((SECONDS - t)) s"; exit $$code ) >$$docker_log 2>&1 & \
-	docker_lane=$$!; \
+	@started=$$SECONDS; status=0; lane_log=data/logs/test-compose-cluster.log; \
+	( code=0; t=$$SECONDS; $(MAKE) --no-print-directory test-compose || code=1; \
+	  echo "make test: test-compose (engine, images, flows) $$((SECONDS - t)) s"; \
+	  t=$$SECONDS; $(MAKE) --no-print-directory test-cluster || code=1; \
+	  echo "make test: test-cluster $$((SECONDS - t)) s"; exit $$code ) >$$lane_log 2>&1 & \
+	second_lane=$$!; \
 	t=$$SECONDS; $(PY) -m pytest || status=1; echo "make test: pytest $$((SECONDS - t)) s"; \
-	t=$$SECONDS; $(MAKE) --no-print-directory test-cluster || status=1; echo "make test: test-cluster $$((SECONDS - t)) s"; \
-	echo "make test: waiting for the Docker test (its log: $$docker_log)"; \
-	wait $$docker_lane || status=1; cat $$docker_log; \
+	echo "make test: waiting for the Docker test and the cluster scenarios (their log: $$lane_log)"; \
+	wait $$second_lane || status=1; cat $$lane_log; \
 	echo "make test: $$((SECONDS - started)) s in all, $$([ $$status = 0 ] && echo passed || echo FAILED)"; exit $$status
 
 test-cluster: setup ## the five failure scenarios on a 3-node Kafka cluster and a 2-worker Spark cluster of their own (~14 min)

@@ -116,11 +116,6 @@ def behind_by_partition(progress: StreamingQueryProgress) -> dict[tuple[str, int
     return behind
 
 
-def offsets_behind(progress: StreamingQueryProgress) -> int:
-    """Records the topic held beyond this batch's end: latest minus end offsets, all partitions."""
-    return sum(behind_by_partition(progress).values())
-
-
 def progress_line(
     batch_id: int, rows: int, verdicts: BatchVerdicts, duplicates: int, rows_per_second: float, behind: int
 ) -> str:
