@@ -134,3 +134,12 @@ def test_the_metrics_of_a_batch():
     ):
         assert line in text.splitlines(), line
     assert reason_kind("unknown type 'A\nB'") == "unknown type"
+
+
+def test_the_docs_name_the_pinned_monitoring_images():
+    """docs/MONITORING.md and tests/compose/README.md quote the compose file's pins."""
+    docs = (ROOT / "docs" / "MONITORING.md").read_text() + (
+        ROOT / "tests" / "compose" / "README.md"
+    ).read_text()
+    for service in ("prometheus", "grafana"):
+        assert f"`{interpolate(MONITORING_FILE['services'][service]['image'])}`" in docs, service
