@@ -183,7 +183,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	touch $@
 
-bench: setup $(VENV)/.bench-installed ## measure against the baselines; writes docs/reports/BENCHMARKS.md and its plot (~7 min)
+bench: setup $(VENV)/.bench-installed ## measure against the baselines, three runs of each; writes docs/reports/BENCHMARKS.md and its plot (~30 min)
 	$(PY) -m tickets_bench
 
 bench-quick: setup $(VENV)/.bench-installed ## the benchmark at small sizes (a few minutes): checks every figure is produced

@@ -1,6 +1,7 @@
 """The job draining backlogs, beside its baselines on the same topic: Spark's count-only read
-(tickets_bench.count_only), the plain kafka-python consumer (tickets_bench.plain_consumer) and
-Kafka's ConsumerPerformance; the job's profile and memory from its events."""
+(tickets_bench.count_only), the plain kafka-python consumer (tickets_bench.plain_consumer), the
+same work with confluent-kafka and orjson (tickets_bench.fast_consumer) and Kafka's
+ConsumerPerformance, each run several times; the job's profile and memory from its events."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from statistics import median
 
 from tickets_bench.producers import encoded_tickets, peak_rss_mib, send_all
-from tickets_bench.results import BACKLOG_OFFSETS, WORK, Results
+from tickets_bench.results import BACKLOG_OFFSETS, WORK, Results, repeat
 from tickets_local.stack import Broker, Job, job_env, read_part_counts
 from tickets_producer.send import producer_config
 
@@ -85,8 +87,8 @@ def span_of_batches(job: Job) -> float:
     return event_time(job.batches()[-1]) - event_time(started)
 
 
-def spark_count_only(broker: Broker, topic: str, count: int) -> float:
-    work = WORK / f"count-only-{count}"
+def spark_count_only(broker: Broker, topic: str, count: int, run: int = 0) -> float:
+    work = WORK / f"count-only-{count}-{run}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     env = job_env(broker, topic, work, MAX_OFFSETS_PER_TRIGGER=BACKLOG_OFFSETS)
@@ -104,11 +106,12 @@ def spark_count_only(broker: Broker, topic: str, count: int) -> float:
     return count / result["seconds"]
 
 
-def plain_consumer(broker: Broker, topic: str, count: int) -> tuple[float, float]:
-    """tickets_bench.plain_consumer on the backlog: (tickets/s in its loop, seconds from start to exit)."""
+def python_consumer(module: str, broker: Broker, topic: str, count: int) -> tuple[float, float]:
+    """tickets_bench.plain_consumer or .fast_consumer on the backlog: (tickets/s in its loop,
+    seconds from start to exit)."""
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "tickets_bench.plain_consumer", broker.bootstrap, topic, str(count)],
+        [sys.executable, "-m", module, broker.bootstrap, topic, str(count)],
         capture_output=True,
         text=True,
         check=True,
@@ -140,52 +143,106 @@ def kafka_consumer_perf(broker: Broker, topic: str, count: int) -> float:
     )
 
 
-def bench_processing(results: Results, broker: Broker, sizes: list[int]) -> None:
-    """The four readers on each backlog size; on the largest, the whole runs, profile and memory."""
+def median_run(runs: list[JobRun]) -> JobRun:
+    """The run whose batches took the median time (its profile stands for the runs)."""
+    return sorted(runs, key=lambda run: run.batch_seconds)[len(runs) // 2]
+
+
+@dataclass
+class SizeRuns:
+    """The runs on one backlog that the largest size's figures need again."""
+
+    topic: str
+    jobs: list[JobRun]
+    plain: list[tuple[float, float]]  # (tickets/s, seconds from start to exit)
+    fast: list[tuple[float, float]]
+
+
+def bench_size(results: Results, broker: Broker, count: int, runs: int) -> SizeRuns:
+    """The five readers on a backlog of `count` tickets, `runs` times each."""
+    topic = fill(broker, count)
+    label = f"{count:,} backlog"
+    # The job as users run it: its consumer group, its dead-letter topic and its metrics on.
+    jobs = repeat(runs, lambda run: timed_job(broker, topic, f"job-{count}-{run}", METRICS_PORT=METRICS_PORT))
+    for job_run in jobs:
+        assert sum(read_part_counts(job_run.job.output_dir).values()) == count
+    results.add(
+        f"processing.spark_job.{count}",
+        f"Spark job, {label}",
+        [count / job_run.batch_seconds for job_run in jobs],
+        "tickets/s",
+    )
+    rates = repeat(runs, lambda run: spark_count_only(broker, topic, count, run))
+    results.add(f"processing.count_only.{count}", f"Spark count-only read, {label}", rates, "tickets/s")
+    consumers = {}
+    for name, what in (
+        ("plain_consumer", "plain kafka-python"),
+        ("fast_consumer", "confluent-kafka + orjson"),
+    ):
+        module = f"tickets_bench.{name}"
+        consumers[name] = repeat(runs, lambda _, module=module: python_consumer(module, broker, topic, count))
+        rates = [rate for rate, _ in consumers[name]]
+        results.add(f"processing.{name}.{count}", f"{what} consumer, {label}", rates, "tickets/s")
+    rates = repeat(runs, lambda _: kafka_consumer_perf(broker, topic, count))
+    results.add(
+        f"processing.consumer_perf.{count}", f"Kafka ConsumerPerformance, {label}", rates, "tickets/s"
+    )
+    return SizeRuns(topic, jobs, consumers["plain_consumer"], consumers["fast_consumer"])
+
+
+def bench_processing(results: Results, broker: Broker, sizes: list[int], runs: int) -> None:
+    """The five readers on each backlog size, `runs` times each; on the largest, the whole runs,
+    the profile, memory and the cost of monitoring."""
     for count in sizes:
-        topic = fill(broker, count)
-        label = f"{count:,} backlog"
-        # The job as users run it: its consumer group, its dead-letter topic and its metrics on.
-        run = timed_job(broker, topic, f"job-{count}", METRICS_PORT=METRICS_PORT)
-        assert sum(read_part_counts(run.job.output_dir).values()) == count
-        results.add(
-            f"processing.spark_job.{count}", f"Spark job, {label}", count / run.batch_seconds, "tickets/s"
-        )
-        rate = spark_count_only(broker, topic, count)
-        results.add(f"processing.count_only.{count}", f"Spark count-only read, {label}", rate, "tickets/s")
-        rate, plain_whole = plain_consumer(broker, topic, count)
-        results.add(
-            f"processing.plain_consumer.{count}", f"plain kafka-python consumer, {label}", rate, "tickets/s"
-        )
-        rate = kafka_consumer_perf(broker, topic, count)
-        results.add(
-            f"processing.consumer_perf.{count}", f"Kafka ConsumerPerformance, {label}", rate, "tickets/s"
-        )
+        largest = bench_size(results, broker, count, runs)
+    topic, jobs, plain, fast = largest.topic, largest.jobs, largest.plain, largest.fast
+    label = f"{count:,} backlog"
     # The last size is the largest: its runs give the whole-run, profile and memory figures, and
     # the cost of monitoring (the same backlog again, with the group, the dead letters and the
     # metrics turned off).
     off = {"KAFKA_GROUP_ID": "off", "DLQ_TOPIC": "off", "METRICS_PORT": "off"}
-    bare = timed_job(broker, topic, f"job-{count}-bare", **off)
-    assert sum(read_part_counts(bare.job.output_dir).values()) == count
+    bare = repeat(runs, lambda run: timed_job(broker, topic, f"job-{count}-bare-{run}", **off))
+    for job_run in bare:
+        assert sum(read_part_counts(job_run.job.output_dir).values()) == count
+    with_them = median(job_run.batch_seconds for job_run in jobs)
+    without = median(job_run.batch_seconds for job_run in bare)
     results.add(
         "monitoring.off",
         f"Spark job, {label}, without group commits, dead-letter topic and metrics",
-        count / bare.batch_seconds,
+        [count / job_run.batch_seconds for job_run in bare],
         "tickets/s",
     )
     results.add(
         "monitoring.cost",
-        f"Spark job, {label}: time with them over time without, minus 1",
-        100 * (run.batch_seconds / bare.batch_seconds - 1),
+        f"Spark job, {label}: median time with them over median time without, minus 1",
+        100 * (with_them / without - 1),
         "%",
     )
     results.add(
-        "whole.spark_job", f"Spark job, bounded, {label}, process start to exit", run.whole_seconds, "s"
+        "whole.spark_job",
+        f"Spark job, bounded, {label}, process start to exit",
+        [job_run.whole_seconds for job_run in jobs],
+        "s",
     )
-    results.add("whole.plain_consumer", f"plain consumer, {label}, process start to exit", plain_whole, "s")
+    results.add(
+        "whole.plain_consumer",
+        f"plain consumer, {label}, process start to exit",
+        [whole for _, whole in plain],
+        "s",
+    )
+    results.add(
+        "whole.fast_consumer",
+        f"confluent-kafka + orjson consumer, {label}, process start to exit",
+        [whole for _, whole in fast],
+        "s",
+    )
+    typical = median_run(jobs)
     phases: Counter[str] = Counter()
-    for batch in run.progress:
-        phases.update(batch["durationMs"])
+    steps: Counter[str] = Counter()
+    for batch in typical.job.batches():
+        phases.update(batch["durations_ms"])
+        steps.update(batch.get("sink_ms", {}))
+    batches = len(typical.progress)
     for phase in (
         "triggerExecution",
         "addBatch",
@@ -194,13 +251,18 @@ def bench_processing(results: Results, broker: Broker, sizes: list[int]) -> None
         "walCommit",
         "commitOffsets",
     ):
-        what = f"Spark job, {label}: {phase}, summed over {len(run.progress)} batches"
+        what = f"Spark job, {label}: {phase}, summed over {batches} batches (median run)"
         results.add(f"profile.{phase}", what, phases[phase] / 1000, "s")
-    state = run.progress[-1]["stateOperators"][0]
+    for step in ("collect", "dead_letters", "quarantine", "counts", "part"):
+        what = f"Spark job, {label}: the sink's {step}, summed over {batches} batches (median run)"
+        results.add(f"profile.sink.{step}", what, steps[step] / 1000, "s")
+    state = typical.progress[-1]["stateOperators"][0]
     results.add(
-        "memory.driver_peak", f"driver (JVM) peak resident memory, {label}", run.driver_peak_mib, "MiB"
+        "memory.driver_peak",
+        f"driver (JVM) peak resident memory, {label}",
+        [job_run.driver_peak_mib for job_run in jobs],
+        "MiB",
     )
-    results.add("memory.state_rows", f"deduplication state: ids kept, {label}", state["numRowsTotal"], "rows")
     results.add(
         "memory.state",
         f"deduplication state: memory (RocksDB), {label}",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from tickets_bench.results import WORK, Results
+from tickets_bench.results import WORK, Results, repeat
 from tickets_local.stack import Broker
 from tickets_producer.send import producer_config
 from tickets_producer.tickets import encode_ticket, generate_tickets
@@ -34,29 +34,39 @@ def send_all(config: dict, broker: Broker, topic: str, messages: list[tuple[byte
     return len(messages) / elapsed
 
 
-def bench_producers(results: Results, broker: Broker, count: int) -> None:
+def bench_producers(results: Results, broker: Broker, count: int, whole: int, runs: int) -> None:
+    """The send loops and Kafka's Java tool on `count` tickets; `make produce` as a whole process on
+    `whole` tickets (its memory on whole / 10 as well); each `runs` times."""
     messages = encoded_tickets(count, seed=1)
     size = sum(len(v) for _, v in messages) / len(messages)
-    rate = send_all({}, broker, broker.create_topic(), messages)
-    results.add("producer.defaults", "kafka-python, defaults (send loop)", rate, "tickets/s")
-    rate = send_all(producer_config(), broker, broker.create_topic(), messages)
-    results.add("producer.product", "kafka-python, the product's settings (send loop)", rate, "tickets/s")
-    for tickets in (count // 10, count):
-        seconds, peak = producer_process(broker, tickets)
+    rates = repeat(runs, lambda _: send_all({}, broker, broker.create_topic(), messages))
+    results.add("producer.defaults", "kafka-python, defaults (send loop)", rates, "tickets/s")
+    rates = repeat(runs, lambda _: send_all(producer_config(), broker, broker.create_topic(), messages))
+    results.add("producer.product", "kafka-python, the product's settings (send loop)", rates, "tickets/s")
+    for tickets in (whole // 10, whole):
+        processes = repeat(runs, lambda _, tickets=tickets: producer_process(broker, tickets))
         results.add(
             f"memory.producer_peak.{tickets}",
             f"make produce peak resident memory, {tickets:,} tickets",
-            peak,
+            [peak for _, peak in processes],
             "MiB",
         )
     results.add(
         "producer.make_produce",
-        "make produce, whole process (generation + send)",
-        count / seconds,
+        f"make produce, whole process (generation + send), {whole:,} tickets",
+        [whole / seconds for seconds, _ in processes],
         "tickets/s",
     )
     payloads = WORK / "payloads.txt"
     payloads.write_bytes(b"\n".join(v for _, v in messages[:10_000]))
+    rates = repeat(runs, lambda _: java_producer(broker, payloads, count))
+    results.add(
+        "producer.java", f"Kafka ProducerPerformance (Java), same tickets (~{size:.0f} B)", rates, "tickets/s"
+    )
+
+
+def java_producer(broker: Broker, payloads: Path, count: int) -> float:
+    """Kafka's ProducerPerformance sending `count` of the tickets in `payloads`: records/s."""
     out = broker.kafka_sh(
         "tool",
         "org.apache.kafka.tools.ProducerPerformance",
@@ -75,10 +85,7 @@ def bench_producers(results: Results, broker: Broker, count: int) -> None:
         "batch.size=262144",
         timeout=900,
     ).stdout
-    rate = float(re.findall(r"([\d.]+) records/sec", out)[-1])
-    results.add(
-        "producer.java", f"Kafka ProducerPerformance (Java), same tickets (~{size:.0f} B)", rate, "tickets/s"
-    )
+    return float(re.findall(r"([\d.]+) records/sec", out)[-1])
 
 
 def producer_process(broker: Broker, count: int) -> tuple[float, float]:

@@ -25,13 +25,17 @@ Environment (also read from an optional `.env` in the working directory):
     QUARANTINE_DIR            default data/output/quarantine
     CHECKPOINT_DIR            default data/checkpoints/client_tickets (resume point; make clean resets it)
     DEDUP_HORIZON_MINUTES     default 1440: a ticket id is remembered this long (event time)
-    IVY_DIR                   default ivy (Spark's dependency cache)
+    IVY_DIR                   default ivy (Spark's dependency cache, and the driver's class archive)
+    CLASS_ARCHIVE             default true: the driver's JVM maps the classes an earlier run archived
+                              (the first run writes the archive when it stops; tickets_job.class_archive)
     MAX_OFFSETS_PER_TRIGGER   default 200000 (records per micro-batch; make run and compose use 50)
-    TRIGGER_INTERVAL          default "1 second"
+    TRIGGER_INTERVAL          default "200 milliseconds"
     SHUFFLE_PARTITIONS        default 2
     EXPECTED_TICKETS          optional: log "N/N tickets counted" at each multiple of it counted
     PROGRESS_FILE             optional: append the job's events (started, each micro-batch,
                               stopped) as JSON lines; tickets_job.progress documents them
+    SPARK_EVENT_LOG_DIR       optional: Spark's event log goes there (every job, stage and task with
+                              its timings; for the history server and tickets_bench.profile)
     BOUNDED                   default false; true = process what the topic holds, then exit
     SPARK_MASTER              default local[*]
     SPARK_DRIVER_MEMORY       default 1g
@@ -78,12 +82,14 @@ import threading
 import time
 
 from dotenv import load_dotenv
+from pyspark import SparkContext
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from tickets_job.broker_watch import BrokerWatch, quiet_kafka_clients
 from tickets_job.checkpoint import claim_checkpoint
+from tickets_job.class_archive import ClassArchive
 from tickets_job.deadletter import DeadLetters
 from tickets_job.failures import STARTUP_FAILURES, classify, exit_code, refuse_tls_mismatch
 from tickets_job.group import GroupCommitter
@@ -170,16 +176,23 @@ def read_settings(argv: list[str] | None) -> Settings:
     return settings
 
 
-def start_session(settings: Settings, stop: threading.Event) -> SparkSession:
+def start_session(settings: Settings, stop: threading.Event, archive: ClassArchive | None) -> SparkSession:
     """The session, with Ctrl-C (SIGINT to the whole process group; the JVM ignores it) and SIGTERM
     (docker stop) both setting `stop`. Installed again after the session starts: a new SparkContext
     puts in pyspark's own SIGINT handler, which raises KeyboardInterrupt."""
     install_stop_handlers(stop)
-    spark = create_session(settings)
+    spark = create_session(settings, archive)
     install_stop_handlers(stop)
     if settings.log_level != "DEBUG":
         quiet_kafka_clients(spark)
     return spark
+
+
+def class_archive(settings: Settings) -> ClassArchive | None:
+    """The driver's class archive, beside the Ivy cache (None: CLASS_ARCHIVE=false)."""
+    if not settings.class_archive:
+        return None
+    return ClassArchive.for_session(settings.ivy_dir / "class-archive", settings.security.java_packages())
 
 
 def monitoring(settings: Settings) -> tuple[GroupCommitter | None, JobMetrics | None]:
@@ -202,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         if settings.dlq_topic is not None:
             dead_letters = DeadLetters(settings, settings.dlq_topic)
             dead_letters.check()
-        spark = start_session(settings, stop)
+        archive = class_archive(settings)
+        spark = start_session(settings, stop, archive)
     except tuple(STARTUP_FAILURES) as err:
         log.error("%s", err)
         if dead_letters is not None:
@@ -240,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         finished.set()
         spark.stop()
+        if archive is not None:
+            archive.keep(SparkContext._gateway.proc)
         if committer is not None:
             committer.close()
         if dead_letters is not None:

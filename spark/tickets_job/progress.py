@@ -26,13 +26,16 @@ With PROGRESS_FILE set, each event is appended to that file as one JSON line (re
     {"event": "started", "time": "2026-12-01T16:02:03.456Z", "query": "client_tickets", "run_id": "..."}
     {"event": "batch", "time": ..., "batch": 3, "rows": 50, "counted": 45, "duplicates": 3,
      "quarantined": 2, "total": 150, "behind": 0, "rows_per_second": 212.4,
-     "durations_ms": {"addBatch": 310, "triggerExecution": 402, ...}, "spark": {...}}
+     "durations_ms": {"addBatch": 310, "triggerExecution": 402, ...},
+     "sink_ms": {"collect": 280.5, "quarantine": 1.2, "counts": 0.6, "part": 0.7}, "spark": {...}}
     {"event": "stopped", "time": ..., "query": "client_tickets", "error": null}
 
 `rows` = `counted` + `duplicates` + `quarantined`; `total` is the tickets counted since the
 checkpoint began; `behind` the records the topic held beyond this batch (latest offsets minus the
 batch's end offsets, over all partitions), from the Kafka source's own progress; `durations_ms`
-Spark's time per phase of the batch; `spark` Spark's whole progress of the batch, for profiling.
+Spark's time per phase of the batch; `sink_ms` the sink's own time by step, within `addBatch`
+(`collect` is the Spark job that reads, parses, deduplicates and counts the batch); `spark`
+Spark's whole progress of the batch, for profiling (tickets_bench.profile).
 """
 
 from __future__ import annotations
@@ -199,6 +202,7 @@ class ProgressLog(StreamingQueryListener):
                     "behind": behind,
                     "rows_per_second": progress.processedRowsPerSecond,
                     "durations_ms": dict(progress.durationMs),
+                    "sink_ms": verdicts.steps_ms,
                     "spark": json.loads(progress.json),
                 }
             )

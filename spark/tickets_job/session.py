@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
+from tickets_job.class_archive import ClassArchive
 from tickets_job.connector import resolve_jars
 from tickets_job.settings import Settings
 
@@ -21,6 +22,12 @@ PROMETHEUS_METRICS = {
 }
 
 
+# A batch that takes longer than the trigger interval makes Spark warn at every such batch ("Current
+# batch is falling behind"); with a short interval that is most batches under load, and the next
+# batch simply starts at once.
+QUIET_LOGGERS = ("org.apache.spark.sql.execution.streaming.runtime.ProcessingTimeExecutor",)
+
+
 def driver_address(settings: Settings) -> dict[str, str]:
     """Where executors on other machines reach a client-mode driver; empty when Spark may choose."""
     conf = {}
@@ -34,12 +41,28 @@ def driver_address(settings: Settings) -> dict[str, str]:
     return conf
 
 
-def create_session(settings: Settings) -> SparkSession:
+def event_log(settings: Settings) -> dict[str, str]:
+    """Spark's event log (every job, stage and task with its timings, for the history server and
+    for profiling a micro-batch: tickets_bench.profile), when SPARK_EVENT_LOG_DIR asks for it."""
+    if settings.event_log_dir is None:
+        return {}
+    settings.event_log_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": settings.event_log_dir.resolve().as_uri(),
+        "spark.eventLog.compress": "false",  # JSON lines that a script reads as they are
+    }
+
+
+def create_session(settings: Settings, archive: ClassArchive | None = None) -> SparkSession:
     """A session with the Kafka connector's jars (and the login module's the security settings
-    need), resolved into IVY_DIR on the first start (ConnectorUnavailableError if they cannot be)."""
+    need), resolved into IVY_DIR on the first start (ConnectorUnavailableError if they cannot be);
+    with `archive`, the driver's JVM maps or writes it (tickets_job.class_archive)."""
     jars = resolve_jars(settings.ivy_dir, settings.security.java_packages())
     builder = SparkSession.builder.appName("client-tickets").master(settings.master)
-    for key, value in {**driver_address(settings), **PROMETHEUS_METRICS}.items():
+    if archive is not None:
+        builder = builder.config("spark.driver.extraJavaOptions", archive.java_options())
+    for key, value in {**driver_address(settings), **event_log(settings), **PROMETHEUS_METRICS}.items():
         builder = builder.config(key, value)
     session = (
         builder.config("spark.jars", ",".join(str(jar.resolve()) for jar in jars))
@@ -54,9 +77,17 @@ def create_session(settings: Settings) -> SparkSession:
         # batch checkpoints only its changes instead of a snapshot of the whole state.
         .config("spark.sql.streaming.stateStore.providerClass", ROCKSDB_STATE_STORE)
         .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
+        # Not counting the ids kept saves a lookup per write (Spark's RocksDB tuning advice): a
+        # latency batch 10 % shorter here (docs/PERFORMANCE.md). The UI then shows 0 rows in state.
+        .config("spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows", "false")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("WARN")
+    jvm = session.sparkContext._jvm
+    for logger in QUIET_LOGGERS:
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+            logger, jvm.org.apache.logging.log4j.Level.ERROR
+        )
     return session
 
 

@@ -2,11 +2,13 @@
 
 Spark hands the sink the rows that came out of the deduplication operator for one micro-batch:
 the first copy of each new ticket and every rejected message (see transforms.first_copies). Both
-outputs come from one action over the batch (transforms.verdict_rows: the new tickets counted by
-type, and each rejected message), so the batch, and with it the deduplication state, is computed
-once. (The Spark documentation's way to feed several outputs from one stream, persisting the
-batch and reading it twice, measured slower here: a median addBatch of 676 ms against 575 ms
-per batch of ~150 tickets at 200 tickets/s, two Spark jobs and a cache per batch against one.)
+outputs come from one action over the batch (transforms.verdicts: each rejected message collected,
+the new tickets counted by type as observed metrics of the same action), so the batch, and with it
+the deduplication state, is computed once. (The Spark documentation's way to feed several outputs
+from one stream, persisting the batch and reading it twice, measured slower here: a median
+addBatch of 676 ms against 575 ms per batch of ~150 tickets at 200 tickets/s, two Spark jobs and a
+cache per batch against one. Counting with a groupBy in the same action costs a shuffle and a
+stage more than observing the counts: docs/PERFORMANCE.md.)
 
 With a dead-letter topic (tickets_job.deadletter), the batch's rejected messages are written there
 first, byte for byte, and acknowledged before any file is written: a batch whose dead letters
@@ -26,15 +28,18 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Observation
 
 from tickets_job.deadletter import DeadLetters
 from tickets_job.export import export_counts, export_rejects, replace_file
-from tickets_job.transforms import verdict_rows
+from tickets_job.transforms import verdicts
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +96,22 @@ class BatchVerdicts:
     total: int  # tickets counted since the checkpoint began
     counts: dict[str, int] = field(default_factory=dict)  # by type, since the checkpoint began
     reasons: dict[str, int] = field(default_factory=dict)  # this batch's rejects by reason_kind
+    steps_ms: dict[str, float] = field(default_factory=dict)  # the sink's time by step (Stopwatch)
+
+
+class Stopwatch:
+    """Milliseconds spent in each named step of one micro-batch's sink, in the order they ran."""
+
+    def __init__(self) -> None:
+        self.steps_ms: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.steps_ms[name] = round((time.perf_counter() - started) * 1000, 1)
 
 
 class VerdictSink:
@@ -121,27 +142,29 @@ class VerdictSink:
             raise
 
     def judge(self, batch: DataFrame, batch_id: int) -> None:
-        new: dict[str, int] = {}
-        rejects: list[dict] = []
-        for row in verdict_rows(batch).collect():
-            if row["reject"] is None:
-                new[row["type"]] = row["ticket_count"]
-            else:
-                rejects.append(row["reject"].asDict())
+        clock = Stopwatch()
+        counted = Observation(f"verdicts of micro-batch {batch_id}")
+        with clock.step("collect"):  # the Spark job: read, parse, deduplicate, count
+            rejects = [row["reject"].asDict() for row in verdicts(batch, counted).collect()]
+            new = {ticket_type: count for ticket_type, count in counted.get.items() if count}
         rejects.sort(key=lambda reject: (reject["partition"], reject["offset"]))
 
         counts = self.counts.before(batch_id)
         for ticket_type, count in new.items():
             counts[ticket_type] = counts.get(ticket_type, 0) + count
         if self.dead_letters is not None:
-            self.dead_letters.send(batch_id, rejects)
-        export_rejects(
-            self.quarantine_dir,
-            batch_id,
-            [{name: v for name, v in reject.items() if name not in MESSAGE_BYTES} for reject in rejects],
-        )
-        self.counts.save(batch_id, counts)
-        export_counts(self.output_dir, counts.items())
+            with clock.step("dead_letters"):
+                self.dead_letters.send(batch_id, rejects)
+        with clock.step("quarantine"):
+            export_rejects(
+                self.quarantine_dir,
+                batch_id,
+                [{name: v for name, v in reject.items() if name not in MESSAGE_BYTES} for reject in rejects],
+            )
+        with clock.step("counts"):
+            self.counts.save(batch_id, counts)
+        with clock.step("part"):
+            export_counts(self.output_dir, counts.items())
 
         self.verdicts[batch_id] = BatchVerdicts(
             counted=sum(new.values()),
@@ -149,6 +172,7 @@ class VerdictSink:
             total=sum(counts.values()),
             counts=counts,
             reasons=dict(Counter(reason_kind(reject["reason"]) for reject in rejects)),
+            steps_ms=clock.steps_ms,
         )
         for row in rejects[:5]:
             log.warning(

@@ -163,7 +163,10 @@ def make_clone(where: Path, uid: int) -> Path:
         if (ROOT / name).is_file():
             (clone / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, clone / name)
-    shutil.copytree(ROOT / "ivy", clone / "ivy", dirs_exist_ok=True)
+    # The connector's jars, not the host driver's class archive (the container's JVM makes its own).
+    shutil.copytree(
+        ROOT / "ivy", clone / "ivy", dirs_exist_ok=True, ignore=shutil.ignore_patterns("class-archive")
+    )
     subprocess.run(["chown", "-R", f"{uid}:{uid}", str(where)], check=True)
     return clone
 

@@ -93,7 +93,8 @@ def test_verdicts_that_do_not_add_up_to_the_rows_read_are_an_error(caplog):
 
 
 def test_each_batch_is_an_event_in_the_progress_file(tmp_path):
-    verdicts = {0: BatchVerdicts(5, 0, 5), 1: BatchVerdicts(6, 1, 11)}
+    steps = {"collect": 250.5, "quarantine": 0.0, "counts": 1.2, "part": 0.9}
+    verdicts = {0: BatchVerdicts(5, 0, 5, steps_ms=steps), 1: BatchVerdicts(6, 1, 11)}
     listener = ProgressLog(QUERY, verdicts, progress_file=tmp_path / "progress.jsonl")
     listener.onQueryProgress(event(0, rows=5, behind=1234))
     listener.onQueryProgress(event(1, rows=9, duplicates=2))
@@ -110,6 +111,7 @@ def test_each_batch_is_an_event_in_the_progress_file(tmp_path):
             "behind": 1234,
             "rows_per_second": 10.0,
             "durations_ms": {"addBatch": 300, "triggerExecution": 400},
+            "sink_ms": steps,
             "spark": {"batchId": 0, "numInputRows": 5},
         },
         {
@@ -123,6 +125,7 @@ def test_each_batch_is_an_event_in_the_progress_file(tmp_path):
             "behind": 0,
             "rows_per_second": 10.0,
             "durations_ms": {"addBatch": 300, "triggerExecution": 400},
+            "sink_ms": {},
             "spark": {"batchId": 1, "numInputRows": 9},
         },
     ]

@@ -4,7 +4,7 @@ import os
 from datetime import datetime
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from tickets_job.transforms import (
@@ -17,7 +17,7 @@ from tickets_job.transforms import (
     first_copies,
     parse_tickets,
     quarantine_row,
-    verdict_rows,
+    verdicts,
 )
 from tickets_producer.tickets import TICKET_TYPES
 
@@ -207,21 +207,17 @@ def test_enrich_adds_the_support_team(spark, ticket_type, team):
     assert enriched.first()["support_team"] == team
 
 
-def test_verdict_rows_count_tickets_by_type_and_keep_each_rejected_message(spark):
+def test_verdicts_count_tickets_by_type_and_keep_each_rejected_message(spark):
     values = [value for value, _ in MESSAGES]
-    rows = verdict_rows(parse(kafka_rows(spark, values))).collect()
-    counted = {
-        (row["type"], row["support_team"]): row["ticket_count"] for row in rows if row["reject"] is None
-    }
+    counted = Observation("counted")
+    rows = verdicts(parse(kafka_rows(spark, values)), counted).collect()
     valid = [reason is None for _, reason in MESSAGES]
-    assert counted == {("BILLING", "Billing Team"): 2, ("GENERAL", "General Support"): 2}
-    assert sum(counted.values()) == sum(valid)
-    rejects = sorted(
-        (row["reject"].asDict() for row in rows if row["reject"] is not None), key=lambda r: r["offset"]
-    )
+    # Observed as the rows stream through, though only the rejected rows come out.
+    assert counted.get == {"ACCOUNT": 0, "BILLING": 2, "GENERAL": 2, "TECHNICAL": 0}
+    assert sum(counted.get.values()) == sum(valid)
+    rejects = sorted((row["reject"].asDict() for row in rows), key=lambda r: r["offset"])
     assert [r["offset"] for r in rejects] == [offset for offset, ok in enumerate(valid) if not ok]
     assert [r["reason"] for r in rejects] == [reason for _, reason in MESSAGES if reason is not None]
-    assert all(row["ticket_count"] == 1 for row in rows if row["reject"] is not None)
     assert list(rejects[0]) == [
         "reason",
         "topic",
@@ -237,5 +233,13 @@ def test_verdict_rows_count_tickets_by_type_and_keep_each_rejected_message(spark
     ]
 
 
-def test_verdict_rows_of_nothing_are_empty(spark):
-    assert verdict_rows(parse(kafka_rows(spark, []))).count() == 0
+def test_verdicts_of_nothing_are_empty(spark):
+    counted = Observation("counted")
+    assert verdicts(parse(kafka_rows(spark, [])), counted).collect() == []
+    assert counted.get == {"ACCOUNT": 0, "BILLING": 0, "GENERAL": 0, "TECHNICAL": 0}
+
+
+def test_verdicts_add_no_shuffle_to_the_batch(spark):
+    """The counts are observed, not grouped: the batch's plan has no exchange of its own."""
+    plan = verdicts(parse(kafka_rows(spark, [b"{}"])), Observation("counted"))._jdf.queryExecution()
+    assert "Exchange" not in plan.executedPlan().toString()
