@@ -99,6 +99,10 @@ def read_kafka(spark: SparkSession, settings: Settings) -> DataFrame:
         .option("subscribe", settings.topic)
         .option("startingOffsets", "earliest")
         .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+        # A topic created while the job runs is listed before a loaded broker leads its partitions,
+        # and its offsets are refused meanwhile ("does not host this topic-partition"): asked again
+        # each second for 10 s instead of Spark's 3.
+        .option("fetchOffset.numRetries", "10")
         .options(**settings.security.spark_kafka_options())
         .load()
     )

@@ -188,8 +188,10 @@ def verdicts(judged: DataFrame, observation: Observation) -> DataFrame:
     type ({"ACCOUNT": 52, ...}; `observation.get` after the rows are collected).
 
     Spark computes observed metrics as the rows stream through the plan, so counting adds no stage
-    to the batch's job; a count by type is exact because the types are known (SUPPORT_TEAMS) and a
-    ticket of any other type is rejected. Each counted ticket is counted under its support team.
+    to the batch's job. They are computed in the job's last stage, whose tasks' metrics Spark
+    applies once per partition even when a task runs again. A count by type is exact because the
+    types are known (SUPPORT_TEAMS) and a ticket of any other type is rejected. Each counted ticket
+    is counted under its support team.
     """
     rejected = F.col("reject_reason").isNotNull()
     counts = [

@@ -46,6 +46,9 @@ def test_each_batch_adds_to_the_counts_of_the_one_before(spark, tmp_path):
     assert [path.name for path in (tmp_path / "quarantine").iterdir()] == ["batch-000000.jsonl"]
     assert (sink.verdicts[0].counted, sink.verdicts[0].quarantined, sink.verdicts[0].total) == (3, 2, 3)
     assert (sink.verdicts[1].counted, sink.verdicts[1].quarantined, sink.verdicts[1].total) == (2, 0, 5)
+    # Each step of the sink is timed, the Spark job first (no dead-letter topic here).
+    assert list(sink.verdicts[0].steps_ms) == ["collect", "quarantine", "counts", "part"]
+    assert all(millis >= 0 for millis in sink.verdicts[0].steps_ms.values())
 
 
 def test_a_batch_run_again_after_a_crash_leaves_the_same_bytes(spark, tmp_path):
