@@ -102,7 +102,10 @@ def test_make_run_script_twice_in_a_row(tmp_path):
         "IVY_DIR": str(ROOT / "ivy"),
         "TICKET_COUNT": "300",
         "TICKET_SEED": "7",
-        "SPARK_UI_PORT": "14040",  # 4040 stays free for a Docker stack tested at the same time
+        # 4040 and 9180 stay free for a Docker stack tested at the same time (it publishes both):
+        # the job's UI and its metrics on ports of their own.
+        "SPARK_UI_PORT": "14040",
+        "METRICS_PORT": "19183",
     }
     results = []
     for _ in range(2):
