@@ -35,7 +35,7 @@ from tickets_bench import report as bench_report
 from tickets_bench.latency import Latency, demo, latency
 from tickets_bench.processing import bench_processing
 from tickets_bench.producers import bench_producers
-from tickets_bench.results import ROOT, WORK, Results, repeat
+from tickets_bench.results import ROOT, WORK, Results, median_by, repeat
 from tickets_local.stack import Broker
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def bench_latency(results: Results, runs: list[Latency], rate: int) -> None:
                 [getattr(run, name)[index] for run in runs],
                 "s",
             )
-    typical = sorted(runs, key=lambda run: run.steady[0])[len(runs) // 2]
+    typical = median_by(runs, key=lambda run: run.steady[0])
     for key, millis in typical.profile.items():
         unit = "rows" if key == "rows" else "ms"
         results.add(f"batch.{key}", f"a latency batch (median): {key}", millis, unit)

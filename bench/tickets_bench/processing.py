@@ -16,7 +16,7 @@ from datetime import datetime
 from statistics import median
 
 from tickets_bench.producers import encoded_tickets, peak_rss_mib, send_all
-from tickets_bench.results import BACKLOG_OFFSETS, WORK, Results, repeat
+from tickets_bench.results import BACKLOG_OFFSETS, WORK, Results, median_by, repeat
 from tickets_local.stack import Broker, Job, job_env, read_part_counts
 from tickets_producer.send import producer_config
 
@@ -73,18 +73,15 @@ def timed_job(broker: Broker, topic: str, name: str, **env: str) -> JobRun:
         time.sleep(0.2)
     whole = time.perf_counter() - started
     assert job.wait() == 0, job.log()[-2000:]
-    progress = [batch["spark"] for batch in job.batches()]
-    return JobRun(job, whole, span_of_batches(job), peak, progress)
+    events = job.events()
+    batches = [event for event in events if event["event"] == "batch"]
+    [started] = [event for event in events if event["event"] == "started"]
+    span = event_time(batches[-1]) - event_time(started)  # the query's start to its last batch's end
+    return JobRun(job, whole, span, peak, [batch["spark"] for batch in batches])
 
 
 def event_time(event: dict) -> float:
     return datetime.fromisoformat(event["time"]).timestamp()
-
-
-def span_of_batches(job: Job) -> float:
-    """From the query's start to the end of its last micro-batch, from the job's events."""
-    [started] = job.events("started")
-    return event_time(job.batches()[-1]) - event_time(started)
 
 
 def spark_count_only(broker: Broker, topic: str, count: int, run: int = 0) -> float:
@@ -141,11 +138,6 @@ def kafka_consumer_perf(broker: Broker, topic: str, count: int) -> float:
     return float(
         dict(zip([h.strip() for h in header.split(",")], values.split(","), strict=False))["nMsg.sec"]
     )
-
-
-def median_run(runs: list[JobRun]) -> JobRun:
-    """The run whose batches took the median time (its profile stands for the runs)."""
-    return sorted(runs, key=lambda run: run.batch_seconds)[len(runs) // 2]
 
 
 @dataclass
@@ -236,7 +228,7 @@ def bench_processing(results: Results, broker: Broker, sizes: list[int], runs: i
         [whole for _, whole in fast],
         "s",
     )
-    typical = median_run(jobs)
+    typical = median_by(jobs, key=lambda run: run.batch_seconds)
     phases: Counter[str] = Counter()
     steps: Counter[str] = Counter()
     for batch in typical.job.batches():

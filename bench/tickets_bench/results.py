@@ -24,6 +24,12 @@ def repeat(runs: int, measure: Callable[[int], T]) -> list[T]:
     return [measure(run) for run in range(runs)]
 
 
+def median_by(runs: Sequence[T], key: Callable[[T], float]) -> T:
+    """The run whose `key` is the median (the upper one of an even count): it stands for the runs
+    where a figure cannot be a median itself (a profile, a breakdown)."""
+    return sorted(runs, key=key)[len(runs) // 2]
+
+
 class Results:
     """The measurements of one run of the benchmark, keyed by name:
     {key: {"label", "value" (the median of the samples), "samples", "unit"}}."""

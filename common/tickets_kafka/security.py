@@ -24,7 +24,7 @@ that no log line, exception or summary can show it; only the two translations re
 from __future__ import annotations
 
 import dataclasses
-import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,9 +101,9 @@ class KafkaSecurity:
             mechanism=env.choice("KAFKA_SASL_MECHANISM", MECHANISMS, None),
             username=env.text("KAFKA_SASL_USERNAME", None),
             password=password_from(env),
-            cafile=env.readable("KAFKA_SSL_CAFILE"),
-            certfile=env.readable("KAFKA_SSL_CERTFILE"),
-            keyfile=env.readable("KAFKA_SSL_KEYFILE"),
+            cafile=pem_file(env, "KAFKA_SSL_CAFILE", CERTIFICATE),
+            certfile=pem_file(env, "KAFKA_SSL_CERTFILE", CERTIFICATE),
+            keyfile=pem_file(env, "KAFKA_SSL_KEYFILE", PRIVATE_KEY),
             check_hostname=env.flag("KAFKA_SSL_CHECK_HOSTNAME", True),
         )
         if security.mechanism == "AWS_MSK_IAM" and not (
@@ -186,14 +186,57 @@ class KafkaSecurity:
         module = LOGIN_MODULES[self.mechanism or "SCRAM-SHA-512"]
         if self.mechanism == "AWS_MSK_IAM":
             return f"{module} required;"
-        username = json.dumps(self.username or "")  # a JAAS string literal: quotes and backslashes escaped
-        password = json.dumps(self.password.reveal() if self.password else "")
+        username = jaas_literal(self.username or "")
+        password = jaas_literal(self.password.reveal() if self.password else "")
         return f"{module} required username={username} password={password};"
+
+
+JAAS_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})
+
+
+def jaas_literal(text: str) -> str:
+    """`text` as a quoted string of Kafka's JAAS parser (java.io.StreamTokenizer): a backslash
+    escapes the quote, itself and the two line ends, which would end the string; every other
+    character, non-ASCII or control, stands for itself. (JSON's escapes do not fit: the parser reads
+    `\\u00e4` as `u00e4`.)"""
+    return '"' + text.translate(JAAS_ESCAPES) + '"'
+
+
+# What the PEM files must hold, as both clients read them (kafka-clients takes PKCS#8 keys only),
+# and how a DER or PKCS#1 file is converted.
+CERTIFICATE = (re.compile(rb"-----BEGIN CERTIFICATE-----"), "a certificate", "openssl x509 -inform der")
+PRIVATE_KEY = (
+    re.compile(rb"-----BEGIN (ENCRYPTED )?PRIVATE KEY-----"),
+    "a PKCS#8 private key",
+    "openssl pkcs8 -topk8 -nocrypt",
+)
+
+
+def pem_file(env: Env, name: str, holds: tuple[re.Pattern[bytes], str, str]) -> Path | None:
+    """A readable PEM file holding a certificate or a key: anything else (a DER file) is refused
+    before Spark starts, instead of by the Kafka client when the query connects."""
+    path = env.readable(name)
+    if path is None:
+        return None
+    marker, what, convert = holds
+    try:
+        content = path.read_bytes()
+    except OSError as err:
+        env.problem(f"{name}={str(path)!r} cannot be read ({err.strerror})")
+        return None
+    if not marker.search(content):
+        env.problem(
+            f"{name}={str(path)!r} is not a PEM file holding {what} "
+            f"(convert it: {convert} -in FILE -out FILE.pem)"
+        )
+        return None
+    return path
 
 
 def password_from(env: Env) -> Secret | None:
     """KAFKA_SASL_PASSWORD (as it is: spaces count), or the first line of KAFKA_SASL_PASSWORD_FILE
-    (a Docker secret)."""
+    (a Docker secret). Neither is ever echoed: the file's name may be the password put in the wrong
+    variable."""
     inline = env.env.get("KAFKA_SASL_PASSWORD", "")
     path = env.raw("KAFKA_SASL_PASSWORD_FILE")
     if inline and path:
@@ -201,12 +244,28 @@ def password_from(env: Env) -> Secret | None:
         return None
     if path:
         try:
-            lines = Path(path).read_text(encoding="utf-8").splitlines()
+            text = Path(path).read_text(encoding="utf-8")
         except OSError as err:
-            env.problem(f"KAFKA_SASL_PASSWORD_FILE={path!r} cannot be read ({err.strerror})")
+            reason = err.strerror or type(err).__name__
+            env.problem(f"KAFKA_SASL_PASSWORD_FILE cannot be read ({reason}): it names the password's file")
             return None
-        if not lines or not lines[0]:
-            env.problem(f"KAFKA_SASL_PASSWORD_FILE={path!r} is empty")
+        except UnicodeDecodeError:
+            env.problem("KAFKA_SASL_PASSWORD_FILE is not UTF-8 text")
             return None
-        return Secret(lines[0])
+        first = text.split("\n", 1)[0].removesuffix("\r")
+        if first.startswith("\ufeff"):
+            env.problem(
+                "KAFKA_SASL_PASSWORD_FILE starts with a byte-order mark: save it as UTF-8 without one"
+            )
+            return None
+        if breaks := sorted({f"U+{ord(char):04X}" for char in first if len(f"a{char}b".splitlines()) > 1}):
+            env.problem(
+                f"KAFKA_SASL_PASSWORD_FILE's first line holds a line separator ({', '.join(breaks)}): "
+                "the password is the whole first line, up to its newline"
+            )
+            return None
+        if not first:
+            env.problem("KAFKA_SASL_PASSWORD_FILE's first line is empty")
+            return None
+        return Secret(first)
     return Secret(inline) if inline else None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ class Env:
         raw = self.raw(name)
         if raw is None:
             return default
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):  # str.isdigit() also takes '²' and '٣'
             self.problem(f"{name}={raw!r} is not a whole number")
             return default
         if int(raw) < minimum:
@@ -104,6 +105,17 @@ class Env:
             self.problem(f"{name}={number} is not a port (1-65535)")
             return default
         return number
+
+    def matching(self, name: str, default: str, pattern: re.Pattern[str], what: str) -> str:
+        """A value of a grammar (a Kafka topic name, a Spark interval, a JVM memory size) that
+        `pattern` matches whole; `what` describes it to the user."""
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        if not pattern.fullmatch(raw):
+            self.problem(f"{name}={raw!r} is not {what}")
+            return default
+        return raw
 
     def name_or_off(self, name: str, default: str | None) -> str | None:
         """A name (a topic, a group), or None when the variable is a false word (off, false...)."""

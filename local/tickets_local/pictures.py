@@ -25,7 +25,8 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from tickets_local.prometheus import LocalPrometheus, free_port
+from tickets_local.process import free_port
+from tickets_local.prometheus import LocalPrometheus
 from tickets_local.stack import ROOT, Broker, Job, StepError, job_env, run_producer, wait_until
 
 log = logging.getLogger(__name__)

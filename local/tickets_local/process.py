@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -14,6 +15,13 @@ CLUSTER_DIR = ROOT / "data" / "cluster"  # the local cluster's nodes and daemons
 
 class StepError(RuntimeError):
     """A step of the stack could not be done; the message says which and why."""
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.2) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import urllib.parse
 import urllib.request
@@ -16,18 +15,12 @@ from typing import Any
 
 import yaml
 
-from tickets_local.process import ROOT, StepError, wait_until
+from tickets_local.process import ROOT, StepError, free_port, wait_until
 
 STACK_CONFIG = ROOT / "monitoring" / "prometheus.yml"
 DASHBOARD = ROOT / "monitoring" / "grafana" / "dashboards" / "client-tickets.json"
 # Scrape jobs of the stack with nothing to scrape here: Apache Kafka serves no Prometheus metrics.
 REDPANDA_JOB = "redpanda"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def dashboard_queries() -> list[str]:

@@ -4,7 +4,6 @@ the acknowledgements, and the reason in words when the brokers take no tickets o
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -59,19 +58,14 @@ def producer_config() -> dict[str, object]:
 
 def connect(settings: Settings) -> KafkaProducer:
     """An idempotent producer (acks=all) that has already seen the topic's partitions."""
-    if settings.security.mechanism == "AWS_MSK_IAM" and "AWS_REGION" in os.environ:
-        # kafka-python's IAM login asks botocore, which reads the region from AWS_DEFAULT_REGION only.
-        os.environ.setdefault("AWS_DEFAULT_REGION", os.environ["AWS_REGION"])
     refused = CredentialsRefused()
     logging.getLogger("kafka").addHandler(refused)
     try:
         producer = KafkaProducer(
-            bootstrap_servers=bootstrap_list(settings.bootstrap_servers),
-            client_id="ticket-producer",
             bootstrap_timeout_ms=10_000,
             max_block_ms=10_000,  # the longest send() may wait for metadata or buffer space
             **producer_config(),
-            **settings.security.kafka_python_config(),
+            **settings.kafka_python_args("ticket-producer"),
         )
     except KafkaTimeoutError as err:
         raise KafkaUnavailableError(unreachable_cause(settings, refused.refusal)) from err

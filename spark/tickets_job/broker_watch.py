@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from pyspark.sql import SparkSession
 
+from tickets_job.session import quiet_loggers
 from tickets_kafka.probe import unreachable
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,7 @@ RETRYING_LOGGERS = ("org.apache.kafka", "org.apache.spark.sql.kafka010")
 
 def quiet_kafka_clients(spark: SparkSession) -> None:
     """Only errors from the Kafka client and Spark's Kafka source in Spark's log."""
-    jvm = spark.sparkContext._jvm
-    for logger in RETRYING_LOGGERS:
-        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
-            logger, jvm.org.apache.logging.log4j.Level.ERROR
-        )
+    quiet_loggers(spark, RETRYING_LOGGERS)
 
 
 class BrokerWatch(threading.Thread):

@@ -74,8 +74,6 @@ class DeadLetters:
         """The producer, connected on first use (kafka-python connects when it is made)."""
         if self._producer is None:
             self._producer = KafkaProducer(
-                bootstrap_servers=self.settings.bootstrap_servers.split(","),
-                client_id="client-tickets-spark-dlq",
                 acks="all",
                 # A retried write can only repeat a record with the same key and bytes, which
                 # compaction folds: no need for the idempotent producer (and its extra ACLs).
@@ -85,7 +83,7 @@ class DeadLetters:
                 # plus its headers; the dead-letter topic takes records up to 2 MiB.
                 max_request_size=MAX_RECORD_BYTES,
                 delivery_timeout_ms=DELIVERY_TIMEOUT_SECONDS * 1000,
-                **self.settings.security.kafka_python_config(),
+                **self.settings.kafka_python_args("client-tickets-spark-dlq"),
             )
         return self._producer
 
@@ -97,11 +95,7 @@ class DeadLetters:
         if first_answering(self.settings.bootstrap_servers) is None:
             return
         try:
-            lister = KafkaConsumer(
-                bootstrap_servers=self.settings.bootstrap_servers.split(","),
-                client_id="client-tickets-spark-dlq",
-                **self.settings.security.kafka_python_config(),
-            )
+            lister = KafkaConsumer(**self.settings.kafka_python_args("client-tickets-spark-dlq"))
             try:
                 visible = lister.topics()
             finally:

@@ -76,11 +76,9 @@ class GroupCommitter:
         try:
             if self.consumer is None:
                 self.consumer = KafkaConsumer(
-                    bootstrap_servers=self.settings.bootstrap_servers.split(","),
                     group_id=self.group_id,
-                    client_id="client-tickets-spark-group",
                     enable_auto_commit=False,
-                    **self.settings.security.kafka_python_config(),
+                    **self.settings.kafka_python_args("client-tickets-spark-group"),
                 )
             self.consumer.commit(
                 {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},

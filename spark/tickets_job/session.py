@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pyspark.sql import DataFrame, SparkSession
 
 from tickets_job.class_archive import ClassArchive
@@ -83,12 +85,15 @@ def create_session(settings: Settings, archive: ClassArchive | None = None) -> S
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("WARN")
-    jvm = session.sparkContext._jvm
-    for logger in QUIET_LOGGERS:
-        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
-            logger, jvm.org.apache.logging.log4j.Level.ERROR
-        )
+    quiet_loggers(session, QUIET_LOGGERS)
     return session
+
+
+def quiet_loggers(spark: SparkSession, names: Iterable[str]) -> None:
+    """Only errors from these loggers (and their children) in Spark's log."""
+    log4j = spark.sparkContext._jvm.org.apache.logging.log4j
+    for name in names:
+        log4j.core.config.Configurator.setLevel(name, log4j.Level.ERROR)
 
 
 def read_kafka(spark: SparkSession, settings: Settings) -> DataFrame:

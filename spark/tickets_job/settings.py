@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,15 @@ from tickets_kafka.settings import Env, setting
 
 # DLQ_TOPIC's default: the topic's name followed by .dlq (client_tickets.dlq).
 DLQ_OF_TOPIC = "{topic}.dlq"
+
+# What Spark takes, checked before Spark starts (a unit test holds them to Spark's own parsers):
+# a trigger interval (Trigger.ProcessingTime: whole units, a fraction of seconds only, no months)...
+_UNIT = r"([0-9]+\s+(weeks?|days?|hours?|minutes?|milliseconds?|microseconds?)|[0-9]+(\.[0-9]+)?\s+seconds?)"
+SPARK_INTERVAL = re.compile(rf"(?i)(interval\s+)?{_UNIT}(\s+{_UNIT})*")
+SPARK_INTERVAL_IS = "a Spark interval such as '200 milliseconds', '1 second' or '1 minute 30 seconds'"
+# ... and a JVM's memory size (spark.driver.memory: MiB without a unit).
+JVM_MEMORY = re.compile(r"(?i)[1-9][0-9]*(b|kb?|mb?|gb?|tb?|pb?)?")
+JVM_MEMORY_IS = "a memory size such as '1g' or '512m'"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,14 +37,18 @@ class Settings(ClientSettings):
     max_offsets_per_trigger: int = setting("MAX_OFFSETS_PER_TRIGGER", Env.whole, 200_000, minimum=1)
     # Measured at 1,000 tickets/s (docs/PERFORMANCE.md): a ticket waits for the next trigger as well as
     # for its batch; an idle job checks Kafka at each trigger (6.5 % of a core here, 1.9 % at 1 s).
-    trigger_interval: str = setting("TRIGGER_INTERVAL", Env.text, "200 milliseconds")
+    trigger_interval: str = setting(
+        "TRIGGER_INTERVAL", Env.matching, "200 milliseconds", pattern=SPARK_INTERVAL, what=SPARK_INTERVAL_IS
+    )
     shuffle_partitions: int = setting("SHUFFLE_PARTITIONS", Env.whole, 2, minimum=1)
     expected_tickets: int | None = setting("EXPECTED_TICKETS", Env.whole, None, minimum=1)
     progress_file: Path | None = setting("PROGRESS_FILE", Env.path)
     event_log_dir: Path | None = setting("SPARK_EVENT_LOG_DIR", Env.path)
     bounded: bool = setting("BOUNDED", Env.flag, False)
     master: str = setting("SPARK_MASTER", Env.text, "local[*]")
-    driver_memory: str = setting("SPARK_DRIVER_MEMORY", Env.text, "1g")
+    driver_memory: str = setting(
+        "SPARK_DRIVER_MEMORY", Env.matching, "1g", pattern=JVM_MEMORY, what=JVM_MEMORY_IS
+    )
     ui_port: int = setting("SPARK_UI_PORT", Env.port, 4040)
     # Monitoring and the dead-letter topic; each is turned off with "off".
     group_id: str | None = setting("KAFKA_GROUP_ID", Env.name_or_off, "client-tickets-spark")

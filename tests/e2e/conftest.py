@@ -11,8 +11,10 @@ import pytest
 from tests.harness import Broker
 
 # Ports of the tests' own broker, so that a broker started with `make broker-up` is left alone
-# (TEST_KAFKA_PORT: another, to run the suites of two checkouts at once).
-TEST_BROKER_PORT = int(os.environ.get("TEST_KAFKA_PORT", "19392"))
+# (TEST_KAFKA_PORT: another, to run the suites of two checkouts at once). Under pytest-xdist
+# (`make test` runs two workers) each worker has a broker of its own, ten ports further on.
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+TEST_BROKER_PORT = int(os.environ.get("TEST_KAFKA_PORT", "19392")) + 10 * WORKER
 
 
 @pytest.fixture(scope="session")

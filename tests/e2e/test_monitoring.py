@@ -30,7 +30,8 @@ from tests.harness import (
     wait_until,
 )
 from tickets_job.app import QUERY
-from tickets_local.prometheus import STACK_CONFIG, LocalPrometheus, dashboard_queries, free_port
+from tickets_local.process import free_port
+from tickets_local.prometheus import STACK_CONFIG, LocalPrometheus, dashboard_queries
 from tickets_producer.tickets import iso_utc, utc_now
 
 pytestmark = pytest.mark.e2e

@@ -31,6 +31,7 @@ SECURED_BROKER_PORT = 19792
 USERS = ("admin", "tickets-producer", "tickets-job")  # the first is the broker's own super user
 WRONG_PASSWORD = f"wrong-{secrets.token_hex(8)}"
 FAKE_AWS_SECRET = f"fake-aws-secret-{secrets.token_hex(8)}"
+NON_ASCII = "-pässwörd-🎫"  # Spark's JAAS configuration once made it "-pu00e4sswu00f6rd-..."
 
 pytestmark = pytest.mark.e2e
 
@@ -61,10 +62,12 @@ class Secured:
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     tls = tmp_path_factory.mktemp("tls")
     subprocess.run([str(ROOT / "local/kafka" / "certs.sh"), str(tls)], check=True, capture_output=True)
-    passwords = {user: secrets.token_urlsafe(18) for user in USERS}
-    (tls / "scram-users").write_text("".join(f"{user} {passwords[user]}\n" for user in USERS))
+    # The services' passwords are not ASCII: each must reach the broker as it is, through
+    # kafka-python (the producer) and through Spark's JAAS configuration (the job) alike.
+    passwords = {user: secrets.token_urlsafe(18) + ("" if user == "admin" else NON_ASCII) for user in USERS}
+    (tls / "scram-users").write_text("".join(f"{user} {passwords[user]}\n" for user in USERS), "utf-8")
     for user, password in passwords.items():
-        (tls / f"{user}.password").write_text(password + "\n")
+        (tls / f"{user}.password").write_text(password + "\n", "utf-8")
     broker = Broker(
         port=SECURED_BROKER_PORT, state_dir=tmp_path_factory.mktemp("secured-kafka"), security_dir=tls
     )
@@ -265,7 +268,9 @@ def test_6_a_dead_letter_topic_the_job_may_not_write_stops_it_before_counting(se
 def test_7_no_password_shows_in_any_log_or_output(secured, tmp_path_factory):
     """Every file the tests above left (producer and job logs, outputs, checkpoints), and the
     broker's log; not the broker's own configuration, nor the password files given to the clients."""
-    secrets_ = [*secured.passwords.values(), WRONG_PASSWORD, FAKE_AWS_SECRET]
+    # Each password's random ASCII head too: it would show a password written escaped.
+    heads = [password.removesuffix(NON_ASCII) for password in secured.passwords.values()]
+    secrets_ = [*heads, WRONG_PASSWORD, FAKE_AWS_SECRET]
     configuration = {secured.tls, secured.broker.state_dir}
     found, read = files_holding(secrets_, tmp_path_factory.getbasetemp(), configuration)
     assert found == []

@@ -7,7 +7,7 @@ import json
 
 from tickets_bench.profile import breakdown
 from tickets_bench.report import TARGETS, tables
-from tickets_bench.results import Results, repeat
+from tickets_bench.results import Results, median_by, repeat
 
 
 def test_a_figure_is_the_median_of_its_runs_with_every_run_kept():
@@ -16,6 +16,12 @@ def test_a_figure_is_the_median_of_its_runs_with_every_run_kept():
     assert results.figures["latency.p50.steady"]["samples"] == [1.4, 0.8, 0.9]
     assert results.add("demo.final_json", "final", 12.5, "s") == 12.5
     assert repeat(3, lambda run: run * 10) == [0, 10, 20]
+
+
+def test_the_run_that_stands_for_the_runs_is_the_median_one():
+    runs = [{"p50": 1.4, "name": "slow"}, {"p50": 0.8, "name": "fast"}, {"p50": 0.9, "name": "middle"}]
+    assert median_by(runs, key=lambda run: run["p50"])["name"] == "middle"
+    assert median_by(runs[:1], key=lambda run: run["p50"])["name"] == "slow"
 
 
 def test_targets_are_judged_on_the_median_and_the_table_shows_the_spread():

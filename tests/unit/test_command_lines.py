@@ -46,3 +46,55 @@ def test_a_bad_flag_value_is_reported_like_a_bad_variable():
     assert "TICKET_COUNT='many' is not a whole number" in result.stderr
     assert "TICKETS_PER_SECOND='-1' must be >= 0" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+SECRET = "s3cret-Pässword"
+JOB_ONLY = [
+    ("MAX_OFFSETS_PER_TRIGGER", "²", "is not a whole number"),  # str.isdigit() is true, int() fails
+    ("TRIGGER_INTERVAL", "banana", "is not a Spark interval"),
+    ("SPARK_DRIVER_MEMORY", "lots", "is not a memory size"),
+]
+BOTH = [
+    ("KAFKA_TOPIC", "a,b", "is not one Kafka topic's name"),
+    ("KAFKA_SSL_CAFILE", "{der}", "is not a PEM file holding a certificate"),
+    ("KAFKA_SASL_PASSWORD_FILE", "{bom}", "starts with a byte-order mark"),
+    ("KAFKA_SASL_PASSWORD_FILE", "{ls}", "holds a line separator (U+2028)"),
+    ("KAFKA_SASL_PASSWORD_FILE", SECRET, "cannot be read"),  # the password in the wrong variable
+]
+BAD_SETTINGS = [("tickets_job", *case) for case in JOB_ONLY + BOTH] + [
+    ("tickets_producer", *case) for case in BOTH
+]
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    """A CA certificate in DER, and password files with a byte-order mark and a U+2028."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=ca",
+         "-keyout", str(tmp_path / "ca.key"), "-outform", "der", "-out", str(tmp_path / "ca.der")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (tmp_path / "bom").write_text(f"\ufeff{SECRET}\n", "utf-8")
+    (tmp_path / "ls").write_text(f"{SECRET}\u2028\n", "utf-8")
+    return {"der": tmp_path / "ca.der", "bom": tmp_path / "bom", "ls": tmp_path / "ls"}
+
+
+@pytest.mark.parametrize(("program", "variable", "value", "why"), BAD_SETTINGS)
+def test_a_bad_setting_exits_2_at_once_with_one_line_naming_it_and_no_secret(
+    program, variable, value, why, bad_files
+):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",  # nothing listens: a program that went on would fail
+        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "KAFKA_SASL_USERNAME": "tickets",
+        "KAFKA_SASL_PASSWORD": SECRET,
+    }
+    if variable == "KAFKA_SASL_PASSWORD_FILE":
+        del env["KAFKA_SASL_PASSWORD"]
+    env[variable] = value.format(**bad_files)
+    result = run(program, env=env)
+    assert result.returncode == 2, result.stderr[-2000:]
+    [line] = result.stderr.splitlines()
+    assert variable in line and why in line
+    assert SECRET not in result.stderr

@@ -4,21 +4,27 @@ translations (kafka-python, Spark's Kafka source), and a password that never sho
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import os
 import re
 import socket
 import struct
+import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 from kafka.net.sasl import get_sasl_mechanism
 
+from tickets_job.connector import resolve_jars
 from tickets_job.settings import Settings as JobSettings
 from tickets_kafka.probe import diagnose, tls_mismatch
 from tickets_kafka.security import KafkaSecurity, Secret
 from tickets_kafka.settings import ConfigError, Env
 from tickets_producer.settings import Settings as ProducerSettings
 
+ROOT = Path(__file__).resolve().parents[2]
 SASL_SSL = {
     "KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
     "KAFKA_SASL_USERNAME": "tickets-job",
@@ -56,6 +62,18 @@ def test_sasl_ssl_defaults_to_scram_sha_512_and_checks_host_names():
     }
 
 
+def test_every_kafka_python_client_gets_the_servers_its_name_and_the_login(monkeypatch):
+    settings = JobSettings.from_env({"KAFKA_BOOTSTRAP_SERVERS": " a:9092, b:9092 ,", **SASL_SSL})
+    args = settings.kafka_python_args("client-tickets-spark-dlq")
+    assert args["bootstrap_servers"] == ["a:9092", "b:9092"]
+    assert args["client_id"] == "client-tickets-spark-dlq"
+    assert args["sasl_plain_username"] == "tickets-job"
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    ProducerSettings.from_env(MSK_IAM).kafka_python_args("ticket-producer")
+    assert os.environ["AWS_DEFAULT_REGION"] == "eu-west-1"  # botocore's name, for kafka-python's login
+
+
 def test_spark_gets_the_login_as_jaas_and_the_ca_as_pem_content(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
@@ -71,6 +89,48 @@ def test_spark_gets_the_login_as_jaas_and_the_ca_as_pem_content(tmp_path):
         "org.apache.kafka.common.security.scram.ScramLoginModule required "
         'username="tickets-job" password="pa\\"ss\\\\word";'
     )
+
+
+# Kafka's own JAAS parser as its clients call it (kafka-clients, the jar the job's connector
+# brings): one configuration per NUL-separated record of stdin, its username and password back.
+JAAS_PARSER = """
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import org.apache.kafka.common.config.types.Password;
+import org.apache.kafka.common.security.JaasContext;
+
+public class ParseJaas {
+    public static void main(String[] args) throws Exception {
+        String input = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
+        StringBuilder out = new StringBuilder();
+        for (String text : input.split("\\0")) {
+            var context = JaasContext.loadClientContext(Map.of("sasl.jaas.config", new Password(text)));
+            var options = context.configurationEntries().get(0).getOptions();
+            out.append(options.get("username")).append('\\0').append(options.get("password")).append('\\0');
+        }
+        System.out.write(out.toString().getBytes(StandardCharsets.UTF_8));
+        System.out.flush();
+    }
+}
+"""
+
+
+def test_kafkas_own_jaas_parser_reads_back_any_password(tmp_path):
+    """Non-ASCII, emoji, quotes, backslashes, control characters and line ends all reach the
+    broker as they are (JSON's escapes did not: `pässwörd` was read as `pu00e4sswu00f6rd`)."""
+    passwords = ["pässwörd", "🎫 tickets", 'a"b\\c', "tab\tbell\x07del\x7f", "line\nend\r", "\u2028\x85", ""]
+    login = KafkaSecurity(protocol="SASL_SSL", mechanism="SCRAM-SHA-512", username="jöb")
+    configs = [dataclasses.replace(login, password=Secret(p)).jaas_config() for p in passwords]
+    classpath = ":".join(str(jar) for jar in resolve_jars(ROOT / "ivy"))  # kafka-clients, slf4j
+    (tmp_path / "ParseJaas.java").write_text(JAAS_PARSER)
+    parsed = subprocess.run(
+        ["java", "-cp", classpath, str(tmp_path / "ParseJaas.java")],
+        input="\x00".join(configs).encode(),
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    fields = parsed.split("\x00")[:-1]
+    assert list(zip(fields[::2], fields[1::2], strict=True)) == [("jöb", p) for p in passwords]
 
 
 def test_the_password_can_come_from_a_file_such_as_a_docker_secret(tmp_path):
@@ -129,7 +189,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
     ],
 )
 def test_settings_that_do_not_go_together_are_refused(tmp_path, env, problem):
-    (tmp_path / "file").write_text("x")
+    (tmp_path / "file").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     (tmp_path / "empty").write_text("")
     env = {k: v.format(file=tmp_path / "file", empty=tmp_path / "empty") for k, v in env.items()}
     _, problems = read(env)

@@ -9,16 +9,11 @@ import tracemalloc
 from pathlib import Path
 
 from tickets_kafka.probe import unanswered
+from tickets_local.process import free_port
 from tickets_producer.send import failure_cause, refused_write, send_all
 from tickets_producer.settings import Settings
 from tickets_producer.summary import Summary, ledger_writer
 from tickets_producer.tickets import generate_tickets
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_brokers_that_do_not_answer_are_named_as_the_cause():

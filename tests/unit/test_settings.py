@@ -8,6 +8,7 @@ import pytest
 
 from tickets_job.connector import KAFKA_CONNECTOR
 from tickets_job.session import driver_address
+from tickets_job.settings import JVM_MEMORY, SPARK_INTERVAL
 from tickets_job.settings import Settings as JobSettings
 from tickets_kafka.settings import ConfigError
 from tickets_producer.settings import Settings as ProducerSettings
@@ -115,3 +116,51 @@ def test_connector_pyspark_and_pin_agree():
     assert pinned is not None
     assert pyspark.__version__ == pinned.group(1)
     assert (f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pinned.group(1)}") == KAFKA_CONNECTOR
+
+
+INTERVALS = [
+    "200 milliseconds",
+    "1 second",
+    "0 seconds",
+    "1.5 seconds",
+    "1 minute 30 seconds",
+    "interval 1 second",
+]
+INTERVALS += [
+    "2 HOURS",
+    "1 week",
+    "1  second",
+    "banana",
+    "1.5 hours",
+    "10seconds",
+    "1 month",
+    "500 ms",
+    "1s",
+    "100",
+]
+MEMORY_SIZES = ["1g", "512m", "1024", "1gb", "2T", "100k", "lots", "1.5g", "1 g", "-1g", "²g"]
+
+
+def test_the_jobs_grammars_take_only_what_sparks_own_parsers_take(spark):
+    """TRIGGER_INTERVAL and SPARK_DRIVER_MEMORY are checked before Spark starts: each value the
+    job takes, Spark takes too (Trigger.ProcessingTime, JavaUtils.byteStringAsMb), and the forms
+    the docs give are taken."""
+    jvm = spark.sparkContext._jvm
+
+    def spark_takes(parse, text: str) -> bool:
+        try:
+            parse(text)
+        except Exception:  # Py4JJavaError: Spark's IllegalArgumentException or NumberFormatException
+            return False
+        return True
+
+    for text in INTERVALS:
+        ours = SPARK_INTERVAL.fullmatch(text) is not None
+        assert ours == spark_takes(jvm.org.apache.spark.sql.streaming.Trigger.ProcessingTime, text), text
+    for text in MEMORY_SIZES:
+        ours = JVM_MEMORY.fullmatch(text) is not None
+        assert ours == spark_takes(jvm.org.apache.spark.network.util.JavaUtils.byteStringAsMb, text), text
+    assert (
+        JobSettings.from_env({"TRIGGER_INTERVAL": "1 second", "SPARK_DRIVER_MEMORY": "2g"}).driver_memory
+        == "2g"
+    )

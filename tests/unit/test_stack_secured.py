@@ -73,15 +73,19 @@ def kafka_api_tls(compose: dict) -> list[dict[str, Any]]:
     return json.loads(value.split("=", 1)[1])
 
 
+STAND_IN_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"  # only its form is read
+
+
 @contextmanager
 def as_in_the_container(env: dict[str, str]) -> Iterator[dict[str, str]]:
     """`env` with the files it names (the secret, the CA) present, as they are in the container."""
     with tempfile.TemporaryDirectory() as folder:
         readable = dict(env)
-        for key in ("KAFKA_SASL_PASSWORD_FILE", "KAFKA_SSL_CAFILE"):
+        stand_ins = {"KAFKA_SASL_PASSWORD_FILE": "stand-in\n", "KAFKA_SSL_CAFILE": STAND_IN_PEM}
+        for key, content in stand_ins.items():
             if key in env:
                 readable[key] = f"{folder}/{PurePosixPath(env[key]).name}"
-                Path(readable[key]).write_text("stand-in\n")
+                Path(readable[key]).write_text(content)
         yield readable
 
 
