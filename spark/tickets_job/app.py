@@ -66,8 +66,9 @@ Exits:  0 when stopped or drained (bounded), 1 when the query failed, 2 on bad c
         flags, when the Kafka connector cannot be resolved (the line names the artifact), when
         Kafka refuses the job (TLS, authentication, no READ permission on the topic) or when the
         dead-letter topic does not take the rejected messages (missing, no WRITE), 3 when
-        CHECKPOINT_DIR belongs to an incompatible version of the query, is incomplete, or is ahead of
-        the topic (the topic was deleted or recreated since).
+        CHECKPOINT_DIR belongs to an incompatible version of the query, is incomplete, or was read
+        from another topic of the same name (deleted and created again since: its topic ID differs,
+        or it ends before the checkpoint's position).
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ from tickets_job.progress import ProgressLog
 from tickets_job.session import create_session, read_kafka
 from tickets_job.settings import Settings
 from tickets_job.sink import VerdictSink
+from tickets_job.topic_identity import TopicIdentity
 from tickets_job.transforms import first_copies, parse_tickets
 
 log = logging.getLogger(__name__)
@@ -224,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         return exit_code(err)
 
     counts_dir = settings.checkpoint_dir / "counts"
-    sink = VerdictSink(settings.output_dir, settings.quarantine_dir, counts_dir, dead_letters)
+    topic = TopicIdentity(settings)
+    sink = VerdictSink(settings.output_dir, settings.quarantine_dir, counts_dir, dead_letters, topic)
     committer, metrics = monitoring(settings)
     spark.streams.addListener(
         ProgressLog(

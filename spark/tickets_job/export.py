@@ -19,6 +19,17 @@ from pathlib import Path
 
 PART_GLOB = "part-00000-*.json"
 
+# What a line-based reader (or a terminal) takes for a line end or a command, beyond what JSON
+# itself escapes (C0 controls): DEL, the C1 controls (U+0085 is a line end to some readers) and
+# U+2028 / U+2029. Written as JSON's \u escapes, which every JSON reader decodes to the same text.
+UNSAFE = [*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029]
+ESCAPES = {code: f"\\u{code:04x}" for code in UNSAFE}
+
+
+def printable(text: str) -> str:
+    """`text` for a log line: every control character and line separator as its \\u escape."""
+    return text.translate(ESCAPES)
+
 
 def render_counts(counts: Iterable[tuple[str, int]]) -> str:
     """JSON lines sorted by type, exactly `{"type":"ACCOUNT","ticket_count":52}`."""
@@ -77,7 +88,7 @@ def export_rejects(
     The name comes from the batch id, so a batch that Spark runs again replaces its own file with
     the same lines (the same offsets give the same messages) instead of adding a copy.
     """
-    text = "".join(json.dumps(dict(row), ensure_ascii=False) + "\n" for row in rejects)
+    text = "".join(printable(json.dumps(dict(row), ensure_ascii=False)) + "\n" for row in rejects)
     if not text:
         return None
     target = quarantine_dir / f"batch-{batch_id:06d}.jsonl"

@@ -10,7 +10,9 @@ exception the sink raised, if it raised one (the Java classes that Py4J reports,
 conditions), never by searching the message text:
 
     exit 3  the checkpoint cannot be resumed: the topic ends before it (KAFKA_DATA_LOSS: the topic
-            was deleted or recreated), or the counts of the previous batch are gone
+            was deleted or recreated), the topic has another ID than the one the checkpoint was
+            read from (TopicRecreatedError: recreated, whatever its length), or the counts of the
+            previous batch are gone
     exit 2  Kafka refuses the job: the TLS handshake, the login, or READ on the topic; or the
             dead-letter topic does not take the batch's rejected messages (DeadLetterError)
     exit 1  any other failure of the query
@@ -25,7 +27,7 @@ from py4j.java_gateway import is_instance_of
 from pyspark import SparkContext
 from pyspark.errors import StreamingQueryException
 
-from tickets_job.checkpoint import RESET_ADVICE, IncompatibleCheckpointError
+from tickets_job.checkpoint import RESET_ADVICE, IncompatibleCheckpointError, TopicRecreatedError
 from tickets_job.connector import ConnectorUnavailableError
 from tickets_job.deadletter import DeadLetterError
 from tickets_job.settings import Settings
@@ -108,6 +110,8 @@ def classify(err: StreamingQueryException, settings: Settings, sink_failure: Exc
             EXIT_CHECKPOINT,
             f"the checkpoint in {settings.checkpoint_dir} is incomplete: {sink_failure}; {RESET_ADVICE}",
         )
+    if isinstance(sink_failure, TopicRecreatedError):
+        return Failure(EXIT_CHECKPOINT, str(sink_failure))
     if isinstance(sink_failure, DeadLetterError):
         return Failure(EXIT_REFUSED, f"{sink_failure}; nothing of that micro-batch was counted")
     chain = [*causes(err), *causes(sink_failure)]

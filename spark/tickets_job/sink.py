@@ -38,7 +38,8 @@ from pathlib import Path
 from pyspark.sql import DataFrame, Observation
 
 from tickets_job.deadletter import DeadLetters
-from tickets_job.export import export_counts, export_rejects, replace_file
+from tickets_job.export import export_counts, export_rejects, printable, replace_file
+from tickets_job.topic_identity import TopicIdentity
 from tickets_job.transforms import verdicts
 
 log = logging.getLogger(__name__)
@@ -123,8 +124,10 @@ class VerdictSink:
         quarantine_dir: Path,
         counts_dir: Path,
         dead_letters: DeadLetters | None = None,
+        topic: TopicIdentity | None = None,
     ) -> None:
         self.output_dir = output_dir
+        self.topic = topic
         self.dead_letters = dead_letters
         self.quarantine_dir = quarantine_dir
         self.counts = RunningCounts(counts_dir)
@@ -142,6 +145,8 @@ class VerdictSink:
             raise
 
     def judge(self, batch: DataFrame, batch_id: int) -> None:
+        if self.topic is not None:
+            self.topic.check()  # before the batch reads anything (its DataFrame is not run yet)
         clock = Stopwatch()
         counted = Observation(f"verdicts of micro-batch {batch_id}")
         with clock.step("collect"):  # the Spark job: read, parse, deduplicate, count
@@ -174,7 +179,6 @@ class VerdictSink:
             reasons=dict(Counter(reason_kind(reject["reason"]) for reject in rejects)),
             steps_ms=clock.steps_ms,
         )
-        for row in rejects[:5]:
-            log.warning(
-                "quarantined %s[%d]@%d: %s", row["topic"], row["partition"], row["offset"], row["reason"]
-            )
+        for row in rejects[:5]:  # the reason quotes the message: its control characters escaped
+            reason = printable(row["reason"])
+            log.warning("quarantined %s[%d]@%d: %s", row["topic"], row["partition"], row["offset"], reason)

@@ -49,6 +49,11 @@ TICKET_COLUMNS = TICKET_SCHEMA.fieldNames()
 # Without these a message cannot be counted (ticket_id, type) or placed in time (created_at).
 REQUIRED_FIELDS = ("ticket_id", "type", "created_at")
 RAW_PREVIEW_CHARS = 1000
+# A ticket_id is a uuid4 (36 characters); a longer one is quarantined rather than kept in the
+# deduplication state for the horizon, and a reason quotes at most QUOTED_CHARS of an unknown type.
+MAX_TICKET_ID_CHARS = 200
+TICKET_ID_TOO_LONG = f"ticket_id longer than {MAX_TICKET_ID_CHARS} characters"
+QUOTED_CHARS = 40
 NOT_A_TICKET = "malformed JSON, not an object, or a field of the wrong type"
 TOO_OLD = "created_at older than the deduplication horizon"
 IN_THE_FUTURE = "created_at in the future"
@@ -78,13 +83,20 @@ def _reject_reason(value: Column, text: Column, ticket: Column, now: Column, hor
     known_types = F.array(*[F.lit(t) for t in sorted(SUPPORT_TEAMS)])
     created_at = ticket["created_at"]
     return (
-        reason.when(
-            ~F.array_contains(known_types, ticket["type"]),
-            F.concat(F.lit("unknown type '"), ticket["type"], F.lit("'")),
-        )
+        reason.when(F.char_length(ticket["ticket_id"]) > MAX_TICKET_ID_CHARS, F.lit(TICKET_ID_TOO_LONG))
+        .when(~F.array_contains(known_types, ticket["type"]), _quoted("unknown type", ticket["type"]))
         .when(created_at > now + _minutes(CLOCK_SKEW_MINUTES), F.lit(IN_THE_FUTURE))
         .when(created_at < now - _minutes(horizon_minutes - 2 * CLOCK_SKEW_MINUTES), F.lit(TOO_OLD))
     )
+
+
+def _quoted(what: str, value: Column) -> Column:
+    """`what 'value'`, with at most QUOTED_CHARS of the value and the length of a longer one."""
+    length = F.char_length(value)
+    longer = length > QUOTED_CHARS
+    shown = F.when(longer, F.concat(F.substring(value, 1, QUOTED_CHARS), F.lit("..."))).otherwise(value)
+    of_length = F.when(longer, F.concat(F.lit(" ("), length.cast("string"), F.lit(" characters)")))
+    return F.concat(F.lit(f"{what} '"), shown, F.lit("'"), F.coalesce(of_length, F.lit("")))
 
 
 def parse_tickets(

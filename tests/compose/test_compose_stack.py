@@ -5,7 +5,8 @@ connector, so no container needs a network beyond the stack's own) and follows t
 `make up` -> `docker logs spark` shows 200/200 -> the part file on the host sums to 200 and
 belongs to the expected user -> `restart spark` resumes -> `run --rm producer` with the same seed
 leaves 200, with another seed gives 400 -> `down` + `up` resumes -> the seed's reset `down -v` +
-`up --build` is refused by the job with the reset command -> `make clean` leaves nothing behind.
+`up --build`, the new topic filled past the old position first, is refused by the job with the
+reset command (the topic's ID differs) -> `make clean` leaves nothing behind.
 
 - Compose v2, the clone owned by uid 1000, which has no passwd entry in the images, every command
   run as that user (a member of the docker group): the job runs as uid 1000.
@@ -320,12 +321,16 @@ def the_readme_flow(user: User, job_uid: int, full: bool, up: str = "up") -> Non
         assert total(clone) == 400
         assert part_file(clone).stat().st_uid == job_uid
 
-        # The seed's reset: the topic goes, ./data stays.
+        # The seed's reset: the topic goes, ./data stays. The new topic is filled past the old
+        # position before the job starts: Spark's position check passes, the topic's ID does not.
         user.stack("down", "--volumes")
+        more = user.stack("run", "--rm", "-e", "TICKET_COUNT=1200", "-e", "TICKET_SEED=9", "producer")
+        assert "sent 1200/1200, acknowledged 1200" in more
         user.stack("up", "--build", "--detach")
-        wait_for_line("spark", "ends before the checkpoint's position")
+        wait_for_line("spark", "is not the topic the checkpoint")
         user.record("$ docker logs spark", docker_logs("spark"))
         assert "make clean" in docker_logs("spark")
+        assert total(clone) == 400, "nothing of the new topic was counted at the old topic's offsets"
 
     user.run("make", "clean")
     left = sorted(str(path.relative_to(clone)) for path in (clone / "data").rglob("*"))

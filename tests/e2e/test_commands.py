@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import PART_GLOB, ROOT, Broker, Job, job_env, produce, read_counts, wait_until
+from tests.harness import (
+    PART_GLOB,
+    ROOT,
+    Broker,
+    Job,
+    expected_counts,
+    job_env,
+    produce,
+    read_counts,
+    wait_until,
+)
 from tickets_kafka.probe import dial, speaks_kafka, tls_mismatch
 from tickets_kafka.security import KafkaSecurity
 
@@ -150,11 +161,8 @@ def test_make_run_with_the_broker_port_taken_says_so_without_a_traceback(tmp_pat
     assert "Traceback" not in result.stderr, result.stderr
 
 
-def test_job_refuses_a_checkpoint_ahead_of_a_recreated_topic(broker, topic, tmp_path):
-    """`docker compose down -v` deletes the topic but not ./data: the job must say so, not loop."""
-    env = job_env(broker, topic, tmp_path, BOUNDED="true")
-    produce(broker, topic, 90, seed=11)
-    assert Job(env, tmp_path / "first.log").start().wait() == 0
+def recreate(broker, topic: str) -> None:
+    """The topic deleted and created again under its name, as `docker compose down -v` then `up` do."""
 
     def topics(*args: str) -> str:
         tool = "org.apache.kafka.tools.TopicCommand"
@@ -163,6 +171,14 @@ def test_job_refuses_a_checkpoint_ahead_of_a_recreated_topic(broker, topic, tmp_
     topics("--delete", "--topic", topic)
     wait_until(lambda: topic not in topics("--list").split(), 60, "the topic to be deleted")
     broker.kafka_sh("topic", topic)
+
+
+def test_job_refuses_a_checkpoint_ahead_of_a_recreated_topic(broker, topic, tmp_path):
+    """`docker compose down -v` deletes the topic but not ./data: the job must say so, not loop."""
+    env = job_env(broker, topic, tmp_path, BOUNDED="true")
+    produce(broker, topic, 90, seed=11)
+    assert Job(env, tmp_path / "first.log").start().wait() == 0
+    recreate(broker, topic)
     produce(broker, topic, 9, seed=11)
 
     job = Job(env, tmp_path / "second.log").start()
@@ -171,6 +187,30 @@ def test_job_refuses_a_checkpoint_ahead_of_a_recreated_topic(broker, topic, tmp_
     assert re.search(rf"topic '{topic}' ends before the checkpoint's position \({position}\)", job.log())
     assert "make clean" in job.log()
     assert sum(read_counts(tmp_path / "output").values()) == 90  # the first run's result is kept
+
+
+def test_job_refuses_a_recreated_topic_that_has_passed_the_checkpoints_position(broker, topic, tmp_path):
+    """The silent loss: every partition of the new topic reaches the old offsets, so Spark's
+    position check passes; the topic's ID in pipeline.json tells the two topics apart."""
+    env = job_env(broker, topic, tmp_path, BOUNDED="true")
+    produce(broker, topic, 60, seed=12)
+    assert Job(env, tmp_path / "first.log").start().wait() == 0
+    recorded = json.loads((tmp_path / "checkpoint" / "pipeline.json").read_text())
+    recreate(broker, topic)
+    ledger = produce(broker, topic, 600, seed=13)  # ten times as many: every partition passes
+
+    job = Job(env, tmp_path / "second.log").start()
+    assert job.wait() == 3, job.log()[-3000:]
+    assert f"topic '{topic}' (ID " in job.log()
+    assert f"read from ('{topic}', ID {recorded['topic_id']})" in job.log()
+    assert "make clean" in job.log()
+    assert sum(read_counts(tmp_path / "output").values()) == 60  # the first run's result is kept
+    assert not (tmp_path / "quarantine").exists()  # nothing of the new topic read
+
+    shutil.rmtree(tmp_path / "checkpoint")  # what `make clean` does, for this test's folders
+    shutil.rmtree(tmp_path / "output")
+    assert Job(env, tmp_path / "reset.log").start().wait() == 0
+    assert read_counts(tmp_path / "output") == expected_counts(ledger)  # every new ticket, once
 
 
 # Ctrl-C in a terminal sends SIGINT to the whole process group; docker stop sends SIGTERM to the process.

@@ -184,6 +184,7 @@ def test_3_4_a_broker_fault_while_the_producer_sends(broker, topic, workdir, fau
     check(scenario, job, ledger)
 
 
+FORGED = "\n\x1b[2J2026-12-02 00:00:00,000 INFO tickets_job.progress: 1000000/1000000 tickets counted"
 MALFORMED: list[tuple[str, bytes | None, str]] = [
     ("not JSON", b"hello, I have a problem", "malformed JSON"),
     ("truncated JSON", b'{"ticket_id":"m-1","type":"BILL', "malformed JSON"),
@@ -211,6 +212,24 @@ MALFORMED: list[tuple[str, bytes | None, str]] = [
         b'{"ticket_id":"m-8","type":"BILLING","created_at":"1999-01-01T00:00:00Z"}',
         "older than the deduplication horizon",
     ),
+    # Hostile: a type that would forge a log line and swell the quarantine, an id that would swell
+    # the deduplication state, a parser's depth, and what line-based readers take for a line end.
+    (
+        "a 100,000-character type with a newline and ESC",
+        json.dumps({"ticket_id": "m-9", "type": FORGED + "X" * 100_000, "created_at": "@now"}).encode(),
+        f"unknown type '{FORGED[:40]}...' ({len(FORGED) + 100_000} characters)",
+    ),
+    (
+        "a 10,000-character ticket_id",
+        json.dumps({"ticket_id": "m" * 10_000, "type": "BILLING", "created_at": "@now"}).encode(),
+        "ticket_id longer than 200 characters",
+    ),
+    ("10,000 levels of nesting", b"[" * 10_000 + b"]" * 10_000, "malformed JSON"),
+    (
+        "U+2028, U+2029 and C1 controls in a type",
+        json.dumps({"ticket_id": "m-10", "type": "A\u2028B\u2029C\x85D\x9bE", "created_at": "@now"}).encode(),
+        "unknown type 'A\u2028B\u2029C\x85D\x9bE'",
+    ),
 ]
 
 
@@ -237,6 +256,16 @@ def test_5_malformed_input_is_quarantined_and_valid_tickets_counted(broker, topi
         assert len(row["raw"] or "") <= 1000
         assert row["value_bytes"] == (None if value is None else len(value)), name
     assert "WARNING tickets_job.sink: quarantined" in job.log()
+    # Hostile values are cut short and escaped: no reason past a few lines' length, no quarantine
+    # line past the raw preview and its escapes, nothing in the log a terminal would act on.
+    assert max(len(row["reason"]) for row in quarantined.values()) <= 120
+    lines = [
+        line for path in (workdir / "quarantine").glob("*.jsonl") for line in path.read_bytes().split(b"\n")
+    ]
+    assert max(len(line) for line in lines) < 8_000
+    assert not any(char in b"".join(lines).decode() for char in "\u2028\u2029\x85\x9b")
+    assert "\x1b" not in job.log()
+    assert not any(line.endswith("1000000/1000000 tickets counted") for line in job.log().splitlines())
     assert sum(int(b["quarantined"]) for b in job.batches()) == len(MALFORMED)
 
     # The dead-letter topic holds each rejected message, byte for byte, with its reason and origin.

@@ -4,7 +4,14 @@ import json
 import threading
 
 from tests.harness import PART_GLOB
-from tickets_job.export import current_part, export_counts, export_rejects, render_counts, write_atomically
+from tickets_job.export import (
+    current_part,
+    export_counts,
+    export_rejects,
+    printable,
+    render_counts,
+    write_atomically,
+)
 
 
 def test_render_is_sorted_compact_json_lines():
@@ -103,3 +110,13 @@ def test_rejects_go_to_one_file_per_batch_and_a_rerun_replaces_it(tmp_path):
     assert path.read_bytes() == first
     assert export_rejects(tmp_path, 13, []) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batch-000012.jsonl"]
+
+
+def test_quarantine_lines_and_log_values_escape_what_readers_take_for_line_ends(tmp_path):
+    hostile = "a\nb\x1b[2Jc\x7fd\x85e\x9bf\u2028g\u2029h"
+    written = export_rejects(tmp_path, 1, [{"reason": f"unknown type '{hostile}'"}])
+    content = written.read_text(encoding="utf-8")
+    assert content.count("\n") == 1 and content.endswith("\n")
+    assert not any(char in content for char in "\x1b\x7f\x85\x9b\u2028\u2029")
+    assert json.loads(content)["reason"] == f"unknown type '{hostile}'"  # the same text, escaped
+    assert printable(hostile) == "a\\u000ab\\u001b[2Jc\\u007fd\\u0085e\\u009bf\\u2028g\\u2029h"

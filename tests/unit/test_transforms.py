@@ -12,6 +12,7 @@ from tickets_job.transforms import (
     NOT_A_TICKET,
     SUPPORT_TEAMS,
     TICKET_COLUMNS,
+    TICKET_ID_TOO_LONG,
     TOO_OLD,
     enrich,
     first_copies,
@@ -54,6 +55,13 @@ MESSAGES: list[tuple[bytes | None, str | None]] = [
     (b'{"ticket_id":"t-9","type":"GENERAL","created_at":"2026-11-26T05:55:01Z"}', None),
     (b'{"ticket_id":"t-10","type":"GENERAL","created_at":"2026-11-26T05:54:59Z"}', TOO_OLD),
     (b'{"ticket_id":"t-11","type":"GENERAL","created_at":"1970-01-01T00:00:00Z"}', TOO_OLD),
+    (('{"ticket_id":"' + "i" * 200 + '","type":"GENERAL",' + WHEN + "}").encode(), None),  # the longest
+    (('{"ticket_id":"' + "i" * 201 + '","type":"GENERAL",' + WHEN + "}").encode(), TICKET_ID_TOO_LONG),
+    (('{"ticket_id":"t-12","type":"' + "T" * 40 + '",' + WHEN + "}").encode(), f"unknown type '{'T' * 40}'"),
+    (
+        ('{"ticket_id":"t-13","type":"' + "\\n" + "T" * 99_999 + '",' + WHEN + "}").encode(),
+        f"unknown type '\n{'T' * 39}...' (100000 characters)",
+    ),
 ]
 
 
@@ -213,7 +221,7 @@ def test_verdicts_count_tickets_by_type_and_keep_each_rejected_message(spark):
     rows = verdicts(parse(kafka_rows(spark, values)), counted).collect()
     valid = [reason is None for _, reason in MESSAGES]
     # Observed as the rows stream through, though only the rejected rows come out.
-    assert counted.get == {"ACCOUNT": 0, "BILLING": 2, "GENERAL": 2, "TECHNICAL": 0}
+    assert counted.get == {"ACCOUNT": 0, "BILLING": 2, "GENERAL": 3, "TECHNICAL": 0}
     assert sum(counted.get.values()) == sum(valid)
     rejects = sorted((row["reject"].asDict() for row in rows), key=lambda r: r["offset"])
     assert [r["offset"] for r in rejects] == [offset for offset, ok in enumerate(valid) if not ok]
