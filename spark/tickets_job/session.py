@@ -24,6 +24,17 @@ PROMETHEUS_METRICS = {
 }
 
 
+# What Spark hides (as "*********(redacted)") in its UI, its REST API, its event log, explain() and
+# errors: a setting or an option whose key or value matches. Spark's own pattern knows passwords,
+# secrets and tokens; ours adds the JAAS login whatever its password looks like, every keystore
+# option (the mutual-TLS key is PEM content under kafka.ssl.keystore.key, a key Spark's pattern
+# misses) and any PEM private key, whatever option carries it.
+REDACTION = {
+    "spark.redaction.regex": "(?i)secret|password|token|access[.]?key|jaas|keystore|private key",
+    "spark.sql.redaction.options.regex": "(?i)url|jaas|keystore|password|secret|token",
+}
+
+
 # A batch that takes longer than the trigger interval makes Spark warn at every such batch ("Current
 # batch is falling behind"); with a short interval that is most batches under load, and the next
 # batch simply starts at once.
@@ -64,7 +75,12 @@ def create_session(settings: Settings, archive: ClassArchive | None = None) -> S
     builder = SparkSession.builder.appName("client-tickets").master(settings.master)
     if archive is not None:
         builder = builder.config("spark.driver.extraJavaOptions", archive.java_options())
-    for key, value in {**driver_address(settings), **event_log(settings), **PROMETHEUS_METRICS}.items():
+    for key, value in {
+        **driver_address(settings),
+        **event_log(settings),
+        **PROMETHEUS_METRICS,
+        **REDACTION,
+    }.items():
         builder = builder.config(key, value)
     session = (
         builder.config("spark.jars", ",".join(str(jar.resolve()) for jar in jars))

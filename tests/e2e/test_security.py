@@ -10,6 +10,7 @@ last test looks for them in every log and output the others left.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -265,7 +266,42 @@ def test_6_a_dead_letter_topic_the_job_may_not_write_stops_it_before_counting(se
     assert job.counts() == {}
 
 
-def test_7_no_password_shows_in_any_log_or_output(secured, tmp_path_factory):
+def test_7_spark_shows_neither_the_client_key_nor_the_password(secured, tmp_path):
+    """A job with mutual TLS and a SCRAM login: what explain(True) prints and what the UI's REST API
+    serves (the environment, the SQL executions with their plans) hold the options' names, each
+    value redacted. Spark's own pattern printed the PEM key of kafka.ssl.keystore.key whole."""
+    tls = {
+        "KAFKA_SSL_CERTFILE": str(secured.tls / "client.pem"),
+        "KAFKA_SSL_KEYFILE": str(secured.tls / "client.key"),
+    }
+    env = {**job_env(secured.broker, secured.topic, tmp_path), **secured.client_env("tickets-job", **tls)}
+    probe = subprocess.run(
+        [sys.executable, "-m", "tests.e2e.redaction_probe"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    (tmp_path / "spark.log").write_text(probe.stderr)  # for test_8
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    (tmp_path / "shown.json").write_text(probe.stdout)
+    shown = json.loads(probe.stdout)
+
+    key_lines = (secured.tls / "client.key").read_text().splitlines()[1:-1]
+    password = secured.passwords["tickets-job"].removesuffix(NON_ASCII)
+    for what in ("explain", "environment", "sql"):
+        text = json.dumps(shown[what], ensure_ascii=False)
+        assert not [line for line in key_lines if line in text], what
+        assert password not in text, what
+    assert "kafka.ssl.keystore.key=*********(redacted)" in shown["explain"], shown["explain"]
+    assert "kafka.sasl.jaas.config=*********(redacted)" in shown["explain"], shown["explain"]
+    plans = [execution["planDescription"] for execution in shown["sql"]]
+    assert any("kafka" in plan.lower() for plan in plans), plans
+    assert ["spark.app.name", "client-tickets"] in shown["environment"]["sparkProperties"]
+
+
+def test_8_no_password_shows_in_any_log_or_output(secured, tmp_path_factory):
     """Every file the tests above left (producer and job logs, outputs, checkpoints), and the
     broker's log; not the broker's own configuration, nor the password files given to the clients."""
     # Each password's random ASCII head too: it would show a password written escaped.
