@@ -131,11 +131,22 @@ format: setup ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test-tools: ## the system tools the tests run beside the project's own: Prometheus and kcat (Debian's packages; installed as root if missing)
+test-tools: $(PY313_VENV)/.installed ## the system tools the tests run beside the project's own: Prometheus and kcat (Debian's packages; installed as root if missing), Python 3.13
 	@missing=$$(for tool in prometheus kcat; do command -v $$tool >/dev/null || echo $$tool; done); \
 	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
 	  { echo "the tests need" $$missing": sudo apt-get install" $$missing >&2; exit 1; }
+
+# Python 3.13, whose ssl module verifies certificates strictly by default: the secured tests run the
+# producer in it too (tests/e2e/test_security.py). The interpreter is python3.13 on the PATH (that
+# runs: not a pyenv shim without it), else pyenv's; the environment gets the producer's packages.
+PY313_VENV := .cache/python3.13
+$(PY313_VENV)/.installed: common/requirements.txt
+	@python=$$(for candidate in python3.13 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13; do \
+	  $$candidate -c '' 2>/dev/null && { echo $$candidate; break; }; done); \
+	[ -n "$$python" ] || { echo "the tests need Python 3.13: python3.13 on the PATH, or pyenv install 3.13" >&2; exit 1; }; \
+	rm -rf $(PY313_VENV) && $$python -m venv $(PY313_VENV) && \
+	$(PY313_VENV)/bin/pip install -q --disable-pip-version-check -r common/requirements.txt && touch $@
 
 # pytest in two workers, a test file at a time (a module's fixtures, such as the secured broker, are
 # not shared between processes), the files in their order (the long end-to-end ones first).

@@ -11,6 +11,7 @@
 #   kafka.sh bootstrap      print the nodes' addresses (KAFKA_BOOTSTRAP_SERVERS for the clients)
 #   kafka.sh tool CLASS ARGS...  run a Kafka command-line tool, e.g. org.apache.kafka.tools.TopicCommand
 #                                (secured: as the super user, through --command-config)
+#   kafka.sh classpath      print the classpath of Kafka's jars (for a tool run as someone else)
 #
 # Node i (1..KAFKA_NODES) listens on KAFKA_PORT + 2(i-1), its controller on KAFKA_CONTROLLER_PORT
 # + 2(i-1); its data, kafka.log and kafka.pid are in KAFKA_STATE_DIR/node-i. A cluster keeps three
@@ -20,10 +21,13 @@
 # KAFKA_HEAP (512m a node).
 #
 # Secured (KAFKA_SECURITY_DIR set, made by certs.sh plus a file `scram-users` of "name password"
-# lines, the first being the broker's own super user): clients get one SASL_SSL listener
+# lines, mode 0600, the first being the broker's own super user): clients get one SASL_SSL listener
 # (SCRAM-SHA-512 or -256, TLS with the certificate for localhost) and only what ACLs allow them;
 # the nodes advertise localhost, and the tools here connect as the super user
-# (KAFKA_SECURITY_DIR/admin.properties).
+# (KAFKA_SECURITY_DIR/admin.properties). The controller listener, which also serves ACL, user and
+# topic changes, takes only TLS clients with the nodes' own certificate (broker.pem): there is no
+# anonymous super user. Every file holding a password is 0600, and no password is in a process's
+# arguments (the storage tool reads its own from a Java argument file).
 set -euo pipefail
 
 # Variables from ./.env that the environment does not set already, as the Python programs read it.
@@ -62,7 +66,7 @@ bootstrap() {
 }
 voters() {
   local i list=()
-  for ((i = 1; i <= nodes; i++)); do list+=("$i@127.0.0.1:$(node_controller_port "$i")"); done
+  for ((i = 1; i <= nodes; i++)); do list+=("$i@$host:$(node_controller_port "$i")"); done
   (IFS=,; echo "${list[*]}")
 }
 
@@ -96,8 +100,8 @@ secured_properties() {  # secured_properties NODE : what a secured node adds to 
 
 # --- KAFKA_SECURITY_DIR: clients only over SASL_SSL, and only what ACLs allow them ---
 listeners=SASL_SSL://127.0.0.1:$(node_port "$1"),CONTROLLER://127.0.0.1:$(node_controller_port "$1")
-advertised.listeners=SASL_SSL://localhost:$(node_port "$1")
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+advertised.listeners=SASL_SSL://localhost:$(node_port "$1"),CONTROLLER://localhost:$(node_controller_port "$1")
+listener.security.protocol.map=CONTROLLER:SSL,SASL_SSL:SASL_SSL
 inter.broker.listener.name=SASL_SSL
 sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
@@ -108,17 +112,18 @@ ssl.keystore.location=$security_dir/broker.pem
 ssl.truststore.type=PEM
 ssl.truststore.location=$security_dir/ca.pem
 ssl.client.auth=requested
+listener.name.controller.ssl.client.auth=required
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
-# ANONYMOUS: the nodes themselves on the CONTROLLER listener, bound to 127.0.0.1 and serving no
-# client requests.
-super.users=User:$(scram_user 1 1);User:ANONYMOUS
+# The nodes themselves, on the CONTROLLER listener, by their certificate's name.
+super.users=User:$(scram_user 1 1);User:$(openssl x509 -in "$security_dir/broker.pem" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
 PROPERTIES
 }
 
 jaas() { echo "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$1\" password=\"$2\";"; }
 
-write_admin_properties() {
+write_admin_properties() (
+  umask 077
   cat >"$security_dir/admin.properties" <<PROPERTIES
 security.protocol=SASL_SSL
 sasl.mechanism=SCRAM-SHA-512
@@ -126,14 +131,29 @@ sasl.jaas.config=$(jaas "$(scram_user 1 1)" "$(scram_user 1 2)")
 ssl.truststore.type=PEM
 ssl.truststore.location=$security_dir/ca.pem
 PROPERTIES
+)
+
+java_argument() {  # java_argument TEXT : TEXT quoted for a Java argument file, on a line of its own
+  local text=${1//\\/\\\\}
+  printf '"%s"\n' "${text//\"/\\\"}"
 }
 
-scram_arguments() {  # every user of scram-users, for StorageTool format
-  local name password
+scram_arguments() {  # every user of scram-users, for StorageTool format, in a Java argument file
+  local name password mechanism
   while read -r name password; do
-    [ -n "$name" ] && printf -- '--add-scram\nSCRAM-SHA-512=[name=%s,password=%s]\n--add-scram\nSCRAM-SHA-256=[name=%s,password=%s]\n' \
-      "$name" "$password" "$name" "$password"
+    [ -n "$name" ] || continue
+    for mechanism in SCRAM-SHA-512 SCRAM-SHA-256; do
+      echo --add-scram
+      java_argument "$mechanism=[name=$name,password=$password]"
+    done
   done <"$security_dir/scram-users"
+}
+
+check_secret_file() {  # check_secret_file FILE : refuse a file of passwords that others may read
+  if [ -n "$(find "$1" -perm /077)" ]; then
+    say "$1 holds passwords and others may read it (mode $(stat -c %a "$1")): chmod 600 it"
+    exit 1
+  fi
 }
 
 running_pid() {  # running_pid NODE : prints the node's pid when it is alive
@@ -146,6 +166,28 @@ running_pid() {  # running_pid NODE : prints the node's pid when it is alive
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+configure_node() (  # configure_node NODE CLUSTER_ID : its server.properties; its storage, if new
+  umask 077  # server.properties holds the super user's password
+  local dir
+  dir=$(node_dir "$1")
+  sed -e "s|@NODE_ID@|$1|g" -e "s|@VOTERS@|$(voters)|g" -e "s|@PORT@|$(node_port "$1")|g" \
+    -e "s|@CONTROLLER_PORT@|$(node_controller_port "$1")|g" -e "s|@LOG_DIR@|$dir/data|g" \
+    -e "s|@REPLICAS@|$replicas|g" -e "s|@MIN_ISR@|$min_isr|g" \
+    "$here/server.properties" >"$dir/server.properties"
+  if [ -n "$security_dir" ]; then
+    secured_properties "$1" >>"$dir/server.properties"  # a key given twice: the last one counts
+  fi
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    # The tool's arguments in a Java argument file: the passwords of --add-scram would be in `ps`
+    # for every user of the machine to read.
+    printf '%s\n' kafka.tools.StorageTool format --ignore-formatted --cluster-id "$2" --config >"$dir/format.args"
+    java_argument "$dir/server.properties" >>"$dir/format.args"
+    [ -z "$security_dir" ] || scram_arguments >>"$dir/format.args"
+    java_tool "@$dir/format.args" >/dev/null
+    rm -f "$dir/format.args"
+  fi
+)
+
 start_node() {  # start_node NODE CLUSTER_ID
   local dir listen_port
   dir=$(node_dir "$1")
@@ -155,19 +197,7 @@ start_node() {  # start_node NODE CLUSTER_ID
     exit 1
   fi
   mkdir -p "$dir"
-  sed -e "s|@NODE_ID@|$1|g" -e "s|@VOTERS@|$(voters)|g" -e "s|@PORT@|$listen_port|g" \
-    -e "s|@CONTROLLER_PORT@|$(node_controller_port "$1")|g" -e "s|@LOG_DIR@|$dir/data|g" \
-    -e "s|@REPLICAS@|$replicas|g" -e "s|@MIN_ISR@|$min_isr|g" \
-    "$here/server.properties" >"$dir/server.properties"
-  local scram=()
-  if [ -n "$security_dir" ]; then
-    secured_properties "$1" >>"$dir/server.properties"  # a key given twice: the last one counts
-    mapfile -t scram < <(scram_arguments)
-  fi
-  if [ ! -f "$dir/data/meta.properties" ]; then
-    java_tool kafka.tools.StorageTool format --ignore-formatted --cluster-id "$2" \
-      --config "$dir/server.properties" "${scram[@]}" >/dev/null
-  fi
+  configure_node "$1" "$2"
   # setsid: the broker outlives this shell and ignores the terminal's Ctrl-C; `down` stops it.
   setsid java -Xms"${KAFKA_HEAP:-512m}" -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseG1GC \
     -cp "$lib_dir/*" -Dlog4j2.configurationFile="$here/log4j2.yaml" \
@@ -180,7 +210,10 @@ up() {
   install
   local i pid cluster_id_file=$state_dir/cluster-id
   [ -f "$cluster_id_file" ] || java_tool kafka.tools.StorageTool random-uuid >"$cluster_id_file"
-  [ -z "$security_dir" ] || write_admin_properties
+  if [ -n "$security_dir" ]; then
+    check_secret_file "$security_dir/scram-users"
+    write_admin_properties
+  fi
   # Every node first, then the waits: a node of a cluster serves only once a quorum of them runs.
   for ((i = 1; i <= nodes; i++)); do
     if pid=$(running_pid "$i"); then
@@ -280,5 +313,6 @@ case "${1:-}" in
   bootstrap) bootstrap ;;
   topic) create_topics "${2:-$topic}" ;;
   tool) shift; install; client_tool "$@" ;;
-  *) sed -n '2,25p' "$0" >&2; exit 64 ;;
+  classpath) install; echo "$lib_dir/*" ;;
+  *) sed -n '2,30p' "$0" >&2; exit 64 ;;
 esac

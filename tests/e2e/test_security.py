@@ -10,11 +10,13 @@ last test looks for them in every log and output the others left.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from tests.harness import Broker, Job, expected_counts, job_env, ledger_of
+from tests.harness import Broker, Job, StepError, expected_counts, job_env, ledger_of
 from tickets_job.settings import Settings as JobSettings
 from tickets_kafka.probe import dial, speaks_kafka
 
@@ -43,6 +45,7 @@ class Secured:
     topic: str
     tls: Path
     passwords: dict[str, str]
+    arguments: set[bytes]  # every process's arguments seen while the broker was formatted and started
 
     def client_env(self, user: str, **extra: str) -> dict[str, str]:
         """A client of `user` reading its password from a file, as from a Docker secret."""
@@ -66,13 +69,19 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     # The services' passwords are not ASCII: each must reach the broker as it is, through
     # kafka-python (the producer) and through Spark's JAAS configuration (the job) alike.
     passwords = {user: secrets.token_urlsafe(18) + ("" if user == "admin" else NON_ASCII) for user in USERS}
-    (tls / "scram-users").write_text("".join(f"{user} {passwords[user]}\n" for user in USERS), "utf-8")
+    scram_users = tls / "scram-users"
+    scram_users.write_text("".join(f"{user} {passwords[user]}\n" for user in USERS), "utf-8")
     for user, password in passwords.items():
         (tls / f"{user}.password").write_text(password + "\n", "utf-8")
+    scram_users.chmod(0o644)  # kafka.sh refuses it so
     broker = Broker(
         port=SECURED_BROKER_PORT, state_dir=tmp_path_factory.mktemp("secured-kafka"), security_dir=tls
     )
-    broker.up(timeout=600)
+    with pytest.raises(StepError, match=r"scram-users holds passwords and others may read it \(mode 644\)"):
+        broker.up(timeout=600)
+    scram_users.chmod(0o600)
+    with arguments_seen() as arguments:
+        broker.up(timeout=600)
     topic = broker.create_topic()
     grants = {
         ("tickets-producer", "--topic", topic): ("Write", "Describe"),
@@ -87,8 +96,30 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
         allowed = [argument for operation in operations for argument in ("--operation", operation)]
         acl = ("--add", "--allow-principal", f"User:{user}", *allowed, kind, resource)
         broker.tool("org.apache.kafka.tools.AclCommand", *acl)
-    yield Secured(broker, topic, tls, passwords)
+    yield Secured(broker, topic, tls, passwords, arguments)
     broker.kafka_sh("down")
+
+
+@contextlib.contextmanager
+def arguments_seen() -> Iterator[set[bytes]]:
+    """The command lines of every process of the machine, read from /proc as often as it can be
+    while the block runs (each distinct one once)."""
+    seen: set[bytes] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                with contextlib.suppress(OSError):
+                    seen.add(cmdline.read_bytes())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join()
 
 
 def produce(env: dict[str, str], cwd: Path) -> tuple[int, str, float]:
@@ -283,7 +314,7 @@ def test_7_spark_shows_neither_the_client_key_nor_the_password(secured, tmp_path
         text=True,
         timeout=300,
     )
-    (tmp_path / "spark.log").write_text(probe.stderr)  # for test_8
+    (tmp_path / "spark.log").write_text(probe.stderr)  # for test_11
     assert probe.returncode == 0, probe.stderr[-3000:]
     (tmp_path / "shown.json").write_text(probe.stdout)
     shown = json.loads(probe.stdout)
@@ -301,7 +332,92 @@ def test_7_spark_shows_neither_the_client_key_nor_the_password(secured, tmp_path
     assert ["spark.app.name", "client-tickets"] in shown["environment"]["sparkProperties"]
 
 
-def test_8_no_password_shows_in_any_log_or_output(secured, tmp_path_factory):
+def test_8_the_brokers_passwords_are_in_files_only_its_user_reads_and_in_no_process_arguments(secured):
+    """kafka.sh formats the storage with every SCRAM user (the storage tool's --add-scram) and
+    writes the super user's password into the nodes' and the tools' properties."""
+    node = secured.broker.state_dir / "node-1"
+    for path in (secured.tls / "scram-users", secured.tls / "admin.properties", node / "server.properties"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert not list(node.glob("*.args"))  # the storage tool's argument file is gone
+    assert any(b"kafka.Kafka" in arguments for arguments in secured.arguments)  # the watch saw the node
+    for user, password in secured.passwords.items():
+        head = password.removesuffix(NON_ASCII).encode()
+        assert not [arguments for arguments in secured.arguments if head in arguments], user
+
+
+def controller_client(secured: Secured, tmp_path: Path, name: str, **settings: str) -> Path:
+    """A properties file for a Kafka tool at the controller listener, giving up within seconds."""
+    path = tmp_path / f"{name}.properties"
+    quick = {"request.timeout.ms": "3000", "default.api.timeout.ms": "8000", "retries": "0"}
+    path.write_text("".join(f"{key}={value}\n" for key, value in {**quick, **settings}.items()))
+    return path
+
+
+def test_9_the_controller_listener_takes_only_the_nodes_own_certificate(secured, tmp_path):
+    """Kafka's controller listener serves ACL changes too (the tools' --bootstrap-controller): a
+    client without the nodes' certificate may not grant itself anything there, whatever it offers."""
+    classpath = secured.broker.kafka_sh("classpath").stdout.strip()
+    controller = f"localhost:{SECURED_BROKER_PORT + 1}"
+    trust = {"ssl.truststore.type": "PEM", "ssl.truststore.location": str(secured.tls / "ca.pem")}
+    client_keystore = tmp_path / "client-keystore.pem"
+    client_keystore.write_text(
+        (secured.tls / "client.key").read_text() + (secured.tls / "client.pem").read_text()
+    )
+
+    def acls(command_config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        command = ["java", "-cp", classpath, "org.apache.kafka.tools.AclCommand", *args]
+        command += ["--bootstrap-controller", controller, "--command-config", str(command_config)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    grant_all = ("--add", "--force", "--allow-principal", "User:tickets-producer", "--operation", "All")
+    grant_all += ("--topic", "*")
+    strangers = {
+        "no login": {},
+        "TLS without a certificate": {"security.protocol": "SSL", **trust},
+        "the client certificate of the same CA": {
+            "security.protocol": "SSL",
+            **trust,
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(client_keystore),
+        },
+    }
+    for name, settings in strangers.items():
+        attempt = acls(controller_client(secured, tmp_path, name.replace(" ", "-"), **settings), *grant_all)
+        assert attempt.returncode != 0 or "Error" in attempt.stdout + attempt.stderr, (name, attempt.stdout)
+    assert "ClusterAuthorizationException" in attempt.stdout + attempt.stderr  # through TLS, not allowed
+
+    node = {"security.protocol": "SSL", **trust, "ssl.keystore.type": "PEM"}
+    node["ssl.keystore.location"] = str(secured.tls / "broker.pem")
+    listed = acls(controller_client(secured, tmp_path, "node", **node), "--list")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert "principal=User:tickets-job" in listed.stdout  # the fixture's grants
+    assert "name=*" not in listed.stdout  # and none of the strangers'
+
+
+def test_10_the_producer_on_python_3_13_accepts_the_certificates_under_strict_verification(secured, tmp_path):
+    """Python 3.13's default TLS context sets VERIFY_X509_STRICT: a CA without keyUsage, as
+    certs.sh once made it, is refused there ("CA cert does not include key usage extension")."""
+    python = ROOT / ".cache" / "python3.13" / "bin" / "python"
+    assert python.exists(), "make test-tools makes Python 3.13's environment"
+    strict = "import ssl, sys; print(sys.version_info[:2], bool(ssl.create_default_context().verify_flags"
+    strict += " & ssl.VERIFY_X509_STRICT))"
+    assert subprocess.run([python, "-c", strict], capture_output=True, text=True).stdout == "(3, 13) True\n"
+    ledger = tmp_path / "ledger.jsonl"
+    env = secured.client_env(
+        "tickets-producer",
+        TICKET_COUNT="20",
+        PRODUCER_LEDGER=str(ledger),
+        PYTHONPATH=os.pathsep.join(str(ROOT / folder) for folder in ("producer", "common")),
+    )
+    done = subprocess.run(
+        [python, "-m", "tickets_producer"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    (tmp_path / "producer.log").write_text(done.stderr)  # for test_11
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(ledger_of(ledger)) == 20
+
+
+def test_11_no_password_shows_in_any_log_or_output(secured, tmp_path_factory):
     """Every file the tests above left (producer and job logs, outputs, checkpoints), and the
     broker's log; not the broker's own configuration, nor the password files given to the clients."""
     # Each password's random ASCII head too: it would show a password written escaped.
