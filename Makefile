@@ -23,7 +23,7 @@ SECRETS := admin producer spark console
 # Compose is only driven where a Docker engine answers.
 DOCKER_ENGINE := $(shell docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help setup run broker-up broker-down produce spark up up-cluster up-secured up-monitoring secrets down logs clean clean-all lint format \
+.PHONY: help setup run broker-up broker-down produce spark up up-cluster up-secured up-monitoring certs-renew secrets down logs clean clean-all lint format \
 	test test-tools test-cluster test-compose compose-images \
 	reliability-report soak bench bench-quick pictures
 
@@ -83,7 +83,16 @@ up-secured: secrets ## the secured form of the Docker stack (docker-compose.secu
 	COMPOSE_FILE=$${COMPOSE_FILE:-docker-compose.yml:docker-compose.secured.yml} $(MAKE) up
 
 up-monitoring: ## the monitoring form (docker-compose.monitoring.yml over docker-compose.yml): Prometheus on localhost:9090, Grafana on localhost:3000 with the pipeline's dashboard
+	@# Bind-mounted into containers whose users are not the clone's owner (Prometheus runs as nobody,
+	@# Grafana as uid 472): readable whatever umask the clone was made under.
+	chmod -R a+rX monitoring
 	COMPOSE_FILE=$${COMPOSE_FILE:-docker-compose.yml:docker-compose.monitoring.yml} $(MAKE) up
+
+certs-renew: ## the secured stack's certificates made anew (a new CA too), then its running services restarted on them; data, topics and checkpoints are kept
+	@export COMPOSE_FILE=$${COMPOSE_FILE:-docker-compose.yml:docker-compose.secured.yml}; \
+	running=$$($(COMPOSE) ps --services --filter status=running); \
+	$(COMPOSE) run --rm --no-deps certs --renew && \
+	if [ -n "$$running" ]; then $(COMPOSE) restart $$running; fi
 
 secrets: ## a random password per user of the secured stack, in ./secrets (made once, kept; see docs/SECURITY.md)
 	@mkdir -p secrets && chmod 700 secrets

@@ -1,7 +1,6 @@
 #!/bin/sh
-# One-shot set-up of the secured stack (its topic-init service), as the superuser admin:
-#   - one SCRAM user per service, with the password of its Docker secret: created, or updated when
-#     it exists (a changed secret file is how a password is rotated: see docs/SECURITY.md);
+# One-shot set-up of the secured stack (its topic-init service), as the superuser admin, once the
+# users service has given each service's SCRAM user the password of its Docker secret:
 #   - only the ACLs each service needs: the producer writes the topic; the Spark job reads it,
 #     writes the dead-letter topic and commits its consumer group's offsets (READ on the group);
 #     Console reads and describes;
@@ -14,11 +13,6 @@ topic=${KAFKA_TOPIC:-client_tickets}
 dlq=${DLQ_TOPIC:-$topic.dlq}
 group=${KAFKA_GROUP_ID:-client-tickets-spark}
 
-for user in producer spark console; do
-  password=$(cat "/run/secrets/${user}_password")
-  rpk security user create "$user" -p "$password" --mechanism SCRAM-SHA-256 2>/dev/null ||
-    rpk security user update "$user" --new-password "$password" --mechanism SCRAM-SHA-256
-done
 rpk security acl create --allow-principal User:producer --operation write,describe --topic "$topic"
 rpk security acl create --allow-principal User:spark --operation read,describe --topic "$topic"
 rpk security acl create --allow-principal User:spark --operation write,describe --topic "$dlq"

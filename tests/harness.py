@@ -7,11 +7,12 @@ Everything waits on offsets or output with a deadline; nothing sleeps a fixed ti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -162,3 +163,22 @@ def group_lag(broker: Broker, group: str) -> dict[int, int | None]:
         if fields[:1] == [group]:  # GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
             lag[int(fields[2])] = None if fields[5] == "-" else int(fields[5])
     return lag
+
+
+@contextlib.contextmanager
+def looking(look: Callable[[], None]) -> Iterator[None]:
+    """`look` called again and again, in a thread of its own, for as long as the block runs: for
+    what shows only for a moment, such as a process's arguments."""
+    done = threading.Event()
+
+    def keep_looking() -> None:
+        while not done.is_set():
+            look()
+
+    watcher = threading.Thread(target=keep_looking)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()

@@ -243,29 +243,32 @@ def password_from(env: Env) -> Secret | None:
         env.problem("set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both")
         return None
     if path:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as err:
-            reason = err.strerror or type(err).__name__
-            env.problem(f"KAFKA_SASL_PASSWORD_FILE cannot be read ({reason}): it names the password's file")
-            return None
-        except UnicodeDecodeError:
-            env.problem("KAFKA_SASL_PASSWORD_FILE is not UTF-8 text")
-            return None
-        first = text.split("\n", 1)[0].removesuffix("\r")
-        if first.startswith("\ufeff"):
-            env.problem(
-                "KAFKA_SASL_PASSWORD_FILE starts with a byte-order mark: save it as UTF-8 without one"
-            )
-            return None
-        if breaks := sorted({f"U+{ord(char):04X}" for char in first if len(f"a{char}b".splitlines()) > 1}):
-            env.problem(
-                f"KAFKA_SASL_PASSWORD_FILE's first line holds a line separator ({', '.join(breaks)}): "
-                "the password is the whole first line, up to its newline"
-            )
-            return None
-        if not first:
-            env.problem("KAFKA_SASL_PASSWORD_FILE's first line is empty")
-            return None
-        return Secret(first)
+        return password_in_file(env, Path(path), "KAFKA_SASL_PASSWORD_FILE", "it names the password's file")
     return Secret(inline) if inline else None
+
+
+def password_in_file(env: Env, path: Path, name: str, hint: str) -> Secret | None:
+    """The first line of the UTF-8 file at `path` (up to its newline), which `name` gives; a problem
+    naming `name`, never the file or its content, when it cannot be the password."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        env.problem(f"{name} cannot be read ({err.strerror or type(err).__name__}): {hint}")
+        return None
+    except UnicodeDecodeError:
+        env.problem(f"{name} is not UTF-8 text")
+        return None
+    first = text.split("\n", 1)[0].removesuffix("\r")
+    if first.startswith("\ufeff"):
+        env.problem(f"{name} starts with a byte-order mark: save it as UTF-8 without one")
+        return None
+    if breaks := sorted({f"U+{ord(char):04X}" for char in first if len(f"a{char}b".splitlines()) > 1}):
+        env.problem(
+            f"{name}'s first line holds a line separator ({', '.join(breaks)}): "
+            "the password is the whole first line, up to its newline"
+        )
+        return None
+    if not first:
+        env.problem(f"{name}'s first line is empty")
+        return None
+    return Secret(first)

@@ -22,6 +22,7 @@ Run by `make test-compose` (marker `compose`), after tests/compose/engine.sh and
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import os
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import PART_GLOB, read_counts, wait_until
+from tests.harness import PART_GLOB, looking, read_counts, wait_until
 from tests.stackfiles import ROOT, from_image
 from tickets_job.app import QUERY
 from tickets_job.connector import KAFKA_CONNECTOR
@@ -49,6 +50,8 @@ SPARK_STREAMING_METRIC = f"metrics_client_tickets_driver_spark_streaming_{QUERY}
 CACHE = Path(os.environ.get("COMPOSE_TEST_CACHE", ROOT / ".cache" / "compose-test"))
 PLUGIN = CACHE / "docker-config" / "cli-plugins" / "docker-compose"
 USER_UID = 1000
+# The secured flow's user: neither root, nor the spark image's user, nor a Linux machine's first user.
+STRICT_UID = 4242
 SPARK_UID = 185  # the official image's spark user
 OVERRIDES = ["tests/compose/override.yml"]
 MONITORING_FILES = ("docker-compose.monitoring.yml",)
@@ -65,6 +68,7 @@ class User:
     home: Path
     compose: list[str]
     more_files: tuple[str, ...] = ()  # laid over the stack (and the test's overrides)
+    umask: int = 0o022  # of the user's shell, as of the clone's files
 
     def env(self) -> dict[str, str]:
         files = ["docker-compose.yml", *OVERRIDES, *self.more_files]
@@ -88,10 +92,11 @@ class User:
     def attempt(self, *command: str, timeout: float = 900, **env: str) -> tuple[int, str]:
         """`command` with `env` added to the environment (unseen in the transcript): its exit code
         and what it printed."""
-        prefix = []
+        prefix = ["sh", "-c", f'umask {self.umask:03o} && exec "$@"', "sh"]
         if self.uid != 0:
             docker_gid = grp.getgrnam("docker").gr_gid
-            prefix = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", f"--groups={docker_gid}"]
+            as_user = [f"--reuid={self.uid}", f"--regid={self.uid}", f"--groups={docker_gid}"]
+            prefix = ["setpriv", *as_user, *prefix]
         result = subprocess.run(
             [*prefix, *command],
             cwd=self.clone,
@@ -150,8 +155,10 @@ def ensure_connector_in_ivy() -> None:
         create_session(settings).stop()
 
 
-def make_clone(where: Path, uid: int) -> Path:
-    """The working tree as a fresh clone would have it, plus the Ivy cache, owned by `uid`."""
+def make_clone(where: Path, uid: int, umask: int = 0o022) -> Path:
+    """The working tree as a fresh clone would have it, plus the Ivy cache, owned by `uid`: each
+    file and folder of the tree with the mode git gives it under `umask` (0777 for a folder or an
+    executable, 0666 for a file, less the umask's bits)."""
     clone = where / "client-tickets"
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
@@ -164,6 +171,10 @@ def make_clone(where: Path, uid: int) -> Path:
         if (ROOT / name).is_file():
             (clone / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, clone / name)
+            full = 0o777 if (ROOT / name).stat().st_mode & 0o100 else 0o666
+            (clone / name).chmod(full & ~umask)
+    for folder in [clone, *(path for path in clone.rglob("*") if path.is_dir())]:
+        folder.chmod(0o777 & ~umask)
     # The connector's jars, not the host driver's class archive (the container's JVM makes its own).
     shutil.copytree(
         ROOT / "ivy", clone / "ivy", dirs_exist_ok=True, ignore=shutil.ignore_patterns("class-archive")
@@ -221,7 +232,9 @@ def no_stack_running() -> None:
     ensure_connector_in_ivy()
 
 
-def user_with(tool: list[str], uid: int, name: str, more_files: tuple[str, ...] = ()) -> User:
+def user_with(
+    tool: list[str], uid: int, name: str, more_files: tuple[str, ...] = (), umask: int = 0o022
+) -> User:
     # Not under pytest's tmp_path: its parents are private to root, and the user must reach it.
     where = CACHE / "flows" / name
     if where.exists():
@@ -231,7 +244,8 @@ def user_with(tool: list[str], uid: int, name: str, more_files: tuple[str, ...] 
         (home / ".docker" / "cli-plugins").mkdir(parents=True)
         (home / ".docker" / "cli-plugins" / "docker-compose").symlink_to(PLUGIN)
     home.mkdir(parents=True, exist_ok=True)
-    return User(uid=uid, clone=make_clone(where, uid), home=home, compose=tool, more_files=more_files)
+    clone = make_clone(where, uid, umask)
+    return User(uid=uid, clone=clone, home=home, compose=tool, more_files=more_files, umask=umask)
 
 
 TOOLS = {"compose-v2": ["docker", "compose"], "docker-compose-1.29": ["docker-compose"]}
@@ -403,22 +417,45 @@ def test_the_cluster_form_with_compose_v2(take_down):
     assert_nothing_left()
 
 
+@contextlib.contextmanager
+def processes_seen(project: str) -> Iterator[list[str]]:
+    """What `docker top` shows of every container of the Compose project, as often as it answers,
+    while the block runs: the process lists in which a password would be read by any user."""
+    seen: list[str] = []
+    listing = ["docker", "ps", "--quiet", f"--filter=label={PROJECT}={project}"]
+
+    def look() -> None:
+        for container in subprocess.run(listing, capture_output=True, text=True).stdout.split():
+            seen.append(subprocess.run(["docker", "top", container], capture_output=True, text=True).stdout)
+
+    with looking(look):
+        yield seen
+
+
 def test_the_secured_form_with_compose_v2(take_down):
     """docker-compose.secured.yml: SASL/SCRAM over TLS with a user per service and its ACLs, the
     passwords made by `make secrets` and handed over as Docker secrets; a client without TLS, with
-    a wrong password or with another service's rights is refused, naming the cause."""
-    user = user_with(TOOLS["compose-v2"], USER_UID, "secured", more_files=tuple(SECURED_FILES))
+    a wrong password or with another service's rights is refused, naming the cause; no password
+    in any container's process list; the certificates renewed under the running stack. The clone
+    is made under umask 077 (its scripts 0700, its files 0600) by a user of uid 4242."""
+    user = user_with(TOOLS["compose-v2"], STRICT_UID, "secured", more_files=tuple(SECURED_FILES), umask=0o077)
     take_down.append(user)
-    shown = user.run("make", "up-secured")
-    assert "Spark UI: http://localhost:4040" in shown
+    assert (user.clone / "redpanda" / "create-topic.sh").stat().st_mode & 0o777 == 0o700
+    with processes_seen(user.clone.name) as process_lists:
+        shown = user.run("make", "up-secured")
+        assert "Spark UI: http://localhost:4040" in shown
+        wait_for_line("spark", "200/200 tickets counted", timeout=600)
     secrets = user.clone / "secrets"
-    assert secrets.stat().st_mode & 0o777 == 0o700 and secrets.stat().st_uid == USER_UID
+    assert secrets.stat().st_mode & 0o777 == 0o700 and secrets.stat().st_uid == STRICT_UID
     passwords = {path.name: path.read_text() for path in secrets.iterdir()}
     assert sorted(passwords) == ["admin_password", "console_password", "producer_password", "spark_password"]
     assert len(set(passwords.values())) == 4 and all(len(p) == 32 for p in passwords.values())
 
-    wait_for_line("spark", "200/200 tickets counted", timeout=600)
     user.record("$ docker logs spark", docker_logs("spark"))
+    listed = "\n".join(process_lists)
+    assert "tickets_kafka.scram_users producer=/run/secrets/producer_password" in listed  # the watch works
+    assert not [name for name, password in passwords.items() if password in listed], "a password in ps"
+    assert part_file(user.clone).stat().st_uid == STRICT_UID
     assert "over SASL_SSL SCRAM-SHA-256 as spark" in docker_logs("spark")
     assert "cannot commit" not in docker_logs("spark"), "the job's user may not commit its group's offsets"
     assert "sent 200/200, acknowledged 200, failed 0" in docker_logs("producer")
@@ -445,6 +482,17 @@ def test_the_secured_form_with_compose_v2(take_down):
     assert total(user.clone) == 200
     kept = user.stack("run", "--rm", "--no-deps", "--entrypoint", "ls", "certs", "/certs").split()
     assert "ca.pem" in kept and "broker.key" in kept and "ca.key" not in kept, kept
+
+    # New certificates (a new CA) under the running stack: Redpanda and the job restart on them,
+    # the job resumes from its checkpoint, a producer run trusts the new CA.
+    ca_pem = ["run", "--rm", "--no-deps", "--entrypoint", "cat", "certs", "/certs/ca.pem"]
+    old_ca = user.stack(*ca_pem)
+    user.run("make", "certs-renew")
+    assert user.stack(*ca_pem) != old_ca
+    wait_for_line("spark", f"query {QUERY} started", times=2, timeout=300)
+    assert "sent 200/200, acknowledged 200" in user.stack("run", "--rm", "-e", "TICKET_SEED=7", "producer")
+    wait_for_line("spark", "400/400 tickets counted")
+    assert total(user.clone) == 400
     said = (user.clone.parent / "transcript.txt").read_text() + docker_logs("spark") + docker_logs("redpanda")
     assert not [name for name, password in passwords.items() if password in said], "a password in a log"
 

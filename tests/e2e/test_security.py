@@ -16,17 +16,17 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 
-from tests.harness import Broker, Job, StepError, expected_counts, job_env, ledger_of
+from tests.harness import Broker, Job, StepError, expected_counts, job_env, ledger_of, looking
 from tickets_job.settings import Settings as JobSettings
+from tickets_kafka.client import ClientSettings
 from tickets_kafka.probe import dial, speaks_kafka
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,21 +105,14 @@ def arguments_seen() -> Iterator[set[bytes]]:
     """The command lines of every process of the machine, read from /proc as often as it can be
     while the block runs (each distinct one once)."""
     seen: set[bytes] = set()
-    done = threading.Event()
 
-    def watch() -> None:
-        while not done.is_set():
-            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-                with contextlib.suppress(OSError):
-                    seen.add(cmdline.read_bytes())
+    def look() -> None:
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            with contextlib.suppress(OSError):
+                seen.add(cmdline.read_bytes())
 
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with looking(look):
         yield seen
-    finally:
-        done.set()
-        watcher.join()
 
 
 def produce(env: dict[str, str], cwd: Path) -> tuple[int, str, float]:
@@ -314,7 +307,7 @@ def test_7_spark_shows_neither_the_client_key_nor_the_password(secured, tmp_path
         text=True,
         timeout=300,
     )
-    (tmp_path / "spark.log").write_text(probe.stderr)  # for test_11
+    (tmp_path / "spark.log").write_text(probe.stderr)  # for test_12
     assert probe.returncode == 0, probe.stderr[-3000:]
     (tmp_path / "shown.json").write_text(probe.stdout)
     shown = json.loads(probe.stdout)
@@ -412,12 +405,39 @@ def test_10_the_producer_on_python_3_13_accepts_the_certificates_under_strict_ve
     done = subprocess.run(
         [python, "-m", "tickets_producer"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
-    (tmp_path / "producer.log").write_text(done.stderr)  # for test_11
+    (tmp_path / "producer.log").write_text(done.stderr)  # for test_12
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(ledger_of(ledger)) == 20
 
 
-def test_11_no_password_shows_in_any_log_or_output(secured, tmp_path_factory):
+def test_11_scram_users_sets_a_password_from_a_file_and_kafka_takes_the_login(secured, tmp_path):
+    """tickets_kafka.scram_users, as the secured Docker stack's users service runs it: a user made
+    with a non-ASCII password read from its file, then its password changed (a rotation); a user
+    without ALTER on the cluster may not do it."""
+    password_file = tmp_path / "new-user.password"
+    command = [sys.executable, "-m", "tickets_kafka.scram_users", f"tickets-new={password_file}"]
+    admin = secured.client_env("admin", SCRAM_MECHANISM="SCRAM-SHA-512")
+    for password in (f"first-{secrets.token_hex(8)}{NON_ASCII}", f"second-{secrets.token_hex(8)}"):
+        password_file.write_text(password + "\n", "utf-8")
+        done = subprocess.run(command, env=admin, capture_output=True, text=True, timeout=120)
+        (tmp_path / f"scram-users-{len(password)}.log").write_text(done.stderr)  # for test_12
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "SCRAM users set (SCRAM-SHA-512): tickets-new" in done.stderr
+        admin_client = KafkaAdminClient(
+            **ClientSettings.from_env(
+                secured.client_env("tickets-new", KAFKA_SASL_PASSWORD_FILE=str(password_file))
+            ).kafka_python_args("test")
+        )
+        admin_client.close()  # logged in: the constructor bootstraps with the login
+
+    not_allowed = subprocess.run(
+        command, env=secured.client_env("tickets-job"), capture_output=True, text=True
+    )
+    assert not_allowed.returncode == 2
+    assert "Kafka refused to set the password of user 'tickets-new'" in not_allowed.stderr
+
+
+def test_12_no_password_shows_in_any_log_or_output(secured, tmp_path_factory):
     """Every file the tests above left (producer and job logs, outputs, checkpoints), and the
     broker's log; not the broker's own configuration, nor the password files given to the clients."""
     # Each password's random ASCII head too: it would show a password written escaped.

@@ -19,6 +19,7 @@ from kafka.net.sasl import get_sasl_mechanism
 
 from tickets_job.connector import resolve_jars
 from tickets_job.settings import Settings as JobSettings
+from tickets_kafka import scram_users
 from tickets_kafka.probe import diagnose, tls_mismatch
 from tickets_kafka.security import KafkaSecurity, Secret
 from tickets_kafka.settings import ConfigError, Env
@@ -336,3 +337,23 @@ def test_aws_msk_iam_gives_spark_amazons_login_module_and_its_jar():
         "software.amazon.msk:aws-msk-iam-auth"
     ]
     assert read(SASL_SSL)[0].java_packages() == ()
+
+
+def test_scram_users_names_every_bad_argument_at_once_and_no_password(tmp_path, caplog):
+    good = tmp_path / "good"
+    good.write_text("a-password\n")
+    bom = tmp_path / "bom"
+    bom.write_text("\ufeffanother-password\n")
+    arguments = ["lonely", f"alice={good}", f"alice={good}", f"bob={bom}", f"carol={tmp_path / 'none'}"]
+    assert scram_users.main(arguments, {"SCRAM_MECHANISM": "SCRAM-SHA-1"}) == 2
+    [error] = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+    for problem in (
+        "SCRAM_MECHANISM",
+        "'lonely' is not NAME=FILE",
+        "user 'alice' is given twice",
+        "the password file of user 'bob' starts with a byte-order mark",
+        "the password file of user 'carol' cannot be read (No such file or directory)",
+    ):
+        assert problem in error
+    assert "password" not in error.replace("password file", "")
+    assert str(tmp_path) not in error

@@ -48,8 +48,17 @@ def volume_of(compose: dict, service: str, path: str) -> str | None:
     return None
 
 
-def users_created() -> set[str]:
-    return set(re.search(r"^for user in ([\w ]+); do$", SECURE_TOPIC, re.M).group(1).split())
+def users_created(compose: dict) -> dict[str, str]:
+    """user -> the Docker secret whose password the users service gives it (NAME=/run/secrets/SECRET),
+    for the secrets that service is given."""
+    users = compose["services"]["users"]
+    given = set(users.get("secrets", []))
+    created = dict(argument.split("=", 1) for argument in users["command"])
+    return {
+        user: PurePosixPath(path).name
+        for user, path in created.items()
+        if PurePosixPath(path).parent == PurePosixPath("/run/secrets") and PurePosixPath(path).name in given
+    }
 
 
 def acl(user: str) -> set[str]:
@@ -114,8 +123,8 @@ def client_problems(compose: dict) -> Iterator[str]:
         if secret not in compose["services"][service].get("secrets", []):
             yield f"{service}: is not given its secret {secret}"
         user = env.get("KAFKA_SASL_USERNAME")
-        if user not in users_created() or secret != f"{user}_password":
-            yield f"{service}: user {user} is not created by secure-topic.sh with the secret {secret}"
+        if users_created(compose).get(str(user)) != secret:
+            yield f"{service}: user {user} is not created by the users service with the secret {secret}"
         if needs[service] not in acl(str(user)):
             yield f"{service}: user {user} may not {needs[service]} the topic"
         if volume_of(compose, service, env.get("KAFKA_SSL_CAFILE", "/")) != "certs":
@@ -177,8 +186,13 @@ def test_a_listener_without_tls_is_caught():
     assert list(broker_problems(broken)) == ["redpanda: listener external without TLS"]
 
 
-def test_the_secured_file_changes_the_stacks_services_and_adds_only_the_certificate_maker():
-    assert set(SECURED_FILE["services"]) - set(COMPOSE["services"]) == {"certs"}
+def test_the_secured_file_changes_the_stacks_services_and_adds_only_the_certificate_and_user_makers():
+    assert set(SECURED_FILE["services"]) - set(COMPOSE["services"]) == {"certs", "users"}
+
+
+def test_the_user_maker_is_the_producers_image():
+    """No image of its own to build or stand in for: tickets_kafka.scram_users is in the producer's."""
+    assert SECURED_FILE["services"]["users"]["build"] == COMPOSE["services"]["producer"]["build"]
 
 
 def test_the_certificate_maker_needs_no_image_of_its_own():

@@ -12,7 +12,11 @@
 #   /etc/redpanda/.bootstrap.yaml with enable_sasl: true -> SASL/SCRAM on every Kafka listener, ACLs
 #       enforced (StandardAuthorizer), superusers: [name, ...] -> Kafka's super.users
 #   RP_BOOTSTRAP_USER=name:password[:SCRAM-SHA-256|SCRAM-SHA-512] -> that SCRAM user, created when
-#       the storage is formatted (first start); the node also talks to itself as that user.
+#       the storage is formatted (first start, the storage tool reading it from a Java argument
+#       file, not its command line); the node also talks to itself as that user.
+#   With SASL, the controller listener takes TLS with the node's own certificate only (the first TLS
+#   listener's), whose name is the super user the nodes act as: nobody else may change ACLs,
+#   users or topics there.
 # Anything else is run as a command, as the real entry point does.
 set -euo pipefail
 if [ "${1:-}" != redpanda ]; then
@@ -77,12 +81,12 @@ protocol() {  # the Kafka security protocol of listener $1
   grep -qx "$1" <<<"$tls_names" && tls=SSL
   if [ "$sasl" = true ]; then echo "SASL_$tls"; else echo "$tls"; fi
 }
-scram=()
+scram=''
 if [ "$sasl" = true ]; then
   [ -n "${RP_BOOTSTRAP_USER:-}" ] || { echo "stand-in: enable_sasl needs RP_BOOTSTRAP_USER" >&2; exit 64; }
   IFS=: read -r user password mechanism <<<"$RP_BOOTSTRAP_USER"
   mechanism=${mechanism:-SCRAM-SHA-256}
-  scram=(--add-scram "$mechanism=[name=$user,password=$password]")
+  scram="$mechanism=[name=$user,password=$password]"
   jaas="org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$user\" password=\"$password\";"
   {
     echo "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512"
@@ -94,11 +98,19 @@ if [ "$sasl" = true ]; then
     done
     echo "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"
     echo "allow.everyone.if.no.acl.found=false"
-    # The controller listener stays PLAINTEXT (its clients are the nodes): ANONYMOUS is a node.
-    echo "super.users=$(printf 'User:%s;' $(cluster_property superusers | tr ',' ' ') ANONYMOUS | sed 's/;$//')"
+    # The nodes, on the controller listener, by their certificate's name.
+    node_keystore=$(ls /tmp/*.keystore.pem | head -n 1)
+    echo "listener.name.controller.ssl.keystore.type=PEM"
+    echo "listener.name.controller.ssl.keystore.location=$node_keystore"
+    echo "listener.name.controller.ssl.truststore.type=PEM"
+    echo "listener.name.controller.ssl.truststore.location=$(jq -r '[.[] | select(.enabled)][0].truststore_file' <<<"$kafka_api_tls")"
+    echo "listener.name.controller.ssl.client.auth=required"
+    node=$(openssl x509 -in "$node_keystore" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
+    echo "super.users=$(printf 'User:%s;' $(cluster_property superusers | tr ',' ' ') | sed 's/;$//');User:$node"
   } >>"$security"
 fi
-protocols=$(for name in $names; do printf '%s:%s,' "$name" "$(protocol "$name")"; done)CONTROLLER:PLAINTEXT
+controller_protocol=$([ "$sasl" = true ] && echo SSL || echo PLAINTEXT)
+protocols=$(for name in $names; do printf '%s:%s,' "$name" "$(protocol "$name")"; done)CONTROLLER:$controller_protocol
 # Nodes replicate over the listener other containers reach ("internal"), not the host's one.
 inter_broker=$(grep -x INTERNAL <<<"$names" || head -n 1 <<<"$names")
 
@@ -110,7 +122,7 @@ node.id=$(cat /tmp/node.id)
 controller.quorum.voters=$controller
 controller.listener.names=CONTROLLER
 listeners=$listeners$controller_listener
-advertised.listeners=$advertised
+advertised.listeners=$advertised${controller_listener:+,CONTROLLER://$rpc}
 listener.security.protocol.map=$protocols
 inter.broker.listener.name=$inter_broker
 log.dirs=$data
@@ -127,8 +139,15 @@ chmod 600 "$config"
 
 java_cp=(java -cp '/opt/kafka/lib/*' -Dlog4j2.configurationFile=/opt/kafka/log4j2.yaml)
 if [ ! -f "$data/meta.properties" ]; then
-  "${java_cp[@]}" -Xmx256m kafka.tools.StorageTool format --ignore-formatted --config "$config" \
-    --cluster-id "$cluster_id" "${scram[@]}" >/dev/null
+  arguments=/tmp/format.args  # a Java argument file: the password is not in `ps`
+  (umask 077 && printf '%s\n' kafka.tools.StorageTool format --ignore-formatted --config "$config" \
+    --cluster-id "$cluster_id" >"$arguments")
+  if [ -n "$scram" ]; then
+    scram=${scram//\\/\\\\}
+    printf -- '--add-scram\n"%s"\n' "${scram//\"/\\\"}" >>"$arguments"
+  fi
+  "${java_cp[@]}" -Xmx256m "@$arguments" >/dev/null
+  rm -f "$arguments"
 fi
 echo "stand-in: Apache Kafka node $(cat /tmp/node.id) ($roles) on $listeners (advertised $advertised; ${protocols//,/, })" >&2
 exec "${java_cp[@]}" -Xms512m -Xmx512m -XX:+UseG1GC kafka.Kafka "$config"
