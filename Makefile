@@ -76,7 +76,7 @@ up: ## the Docker stack: docker compose up --build, in the background (then: mak
 	  if grep -qx "$${line%% *}" <<<"$$running"; then echo "$${line#* }"; fi; \
 	done
 
-up-cluster: ## the cluster form of the Docker stack (docker-compose.cluster.yml over docker-compose.yml): 3 Redpanda brokers, a Spark master and 2 workers
+up-cluster: secrets/spark_auth ## the cluster form of the Docker stack (docker-compose.cluster.yml over docker-compose.yml): 3 Redpanda brokers, a Spark master and 2 workers that take only applications with its secret
 	COMPOSE_FILE=$${COMPOSE_FILE:-docker-compose.yml:docker-compose.cluster.yml} $(MAKE) up
 
 up-secured: secrets ## the secured form of the Docker stack (docker-compose.secured.yml over docker-compose.yml): SASL/SCRAM over TLS, a user per service, ACLs
@@ -93,6 +93,11 @@ certs-renew: ## the secured stack's certificates made anew (a new CA too), then 
 	running=$$($(COMPOSE) ps --services --filter status=running); \
 	$(COMPOSE) run --rm --no-deps certs --renew && \
 	if [ -n "$$running" ]; then $(COMPOSE) restart $$running; fi
+
+# The Spark cluster's secret and settings, a Docker secret of the cluster form (made once, kept).
+secrets/spark_auth:
+	@mkdir -p secrets && chmod 700 secrets
+	@MODE=644 local/spark/auth.sh $@
 
 secrets: ## a random password per user of the secured stack, in ./secrets (made once, kept; see docs/SECURITY.md)
 	@mkdir -p secrets && chmod 700 secrets

@@ -135,8 +135,8 @@ class Env:
         raw = self.raw(name)
         return Path(raw) if raw else default
 
-    def readable(self, name: str) -> Path | None:
-        path = self.path(name, None)
+    def readable(self, name: str, default: Path | None = None) -> Path | None:
+        path = self.path(name, default)
         if path is not None and not path.is_file():
             self.problem(f"{name}={str(path)!r} is not a readable file")
             return None

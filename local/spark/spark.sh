@@ -9,7 +9,9 @@
 # The wheel has no sbin/start-master.sh; each daemon is `spark-class` in the foreground, under
 # setsid, with its pid and log in SPARK_STATE_DIR (master/, worker-i/; executors' logs are in
 # worker-i/work/<app>/<executor>/stderr, their scratch files in worker-i/local). Everything binds
-# to 127.0.0.1.
+# to 127.0.0.1. The cluster takes only applications that know its secret, over encrypted RPC
+# (SPARK_STATE_DIR/auth.properties, made by auth.sh: 0600, the owner's only; the job's
+# SPARK_PROPERTIES_FILE).
 # Environment: SPARK_WORKERS (2), SPARK_WORKER_CORES (1), SPARK_WORKER_MEMORY (1g),
 # SPARK_MASTER_PORT (7077), SPARK_MASTER_WEBUI_PORT (8081), SPARK_STATE_DIR (data/cluster/spark),
 # PYTHON (.venv/bin/python: the one whose pyspark is used).
@@ -22,6 +24,7 @@ master_port=${SPARK_MASTER_PORT:-7077}
 webui_port=${SPARK_MASTER_WEBUI_PORT:-8081}
 state_dir=$(mkdir -p "${SPARK_STATE_DIR:-$root/data/cluster/spark}" && cd "${SPARK_STATE_DIR:-$root/data/cluster/spark}" && pwd)
 master_url=spark://127.0.0.1:$master_port
+properties=$state_dir/auth.properties
 export SPARK_HOME SPARK_LOCAL_IP=127.0.0.1 SPARK_DAEMON_MEMORY=256m
 SPARK_HOME=$("${PYTHON:-$root/.venv/bin/python}" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
 
@@ -40,7 +43,7 @@ start() {  # start NAME CLASS ARGS... : one daemon in the foreground of its own 
   local name=$1
   shift
   mkdir -p "$state_dir/$name"
-  setsid "$SPARK_HOME/bin/spark-class" "$@" >"$state_dir/$name/log" 2>&1 </dev/null &
+  setsid "$SPARK_HOME/bin/spark-class" "$@" --properties-file "$properties" >"$state_dir/$name/log" 2>&1 </dev/null &
   echo $! >"$state_dir/$name/pid"
   say "$name starting (pid $!), log in $state_dir/$name/log"
 }
@@ -60,6 +63,7 @@ wait_for() {  # wait_for NAME TEXT : until the daemon's log holds TEXT
 
 up() {
   local i
+  "$here/auth.sh" "$properties"
   if pid=$(running_pid master); then
     say "master already running (pid $pid) at $master_url"
   else
@@ -125,5 +129,5 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   master) echo "$master_url" ;;
-  *) sed -n '2,15p' "$0" >&2; exit 64 ;;
+  *) sed -n '2,17p' "$0" >&2; exit 64 ;;
 esac

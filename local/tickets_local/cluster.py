@@ -35,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         if command == "up":
             broker.up()
             spark.up()
-            log.info("up: KAFKA_BOOTSTRAP_SERVERS=%s SPARK_MASTER=%s", broker.bootstrap, spark.master)
+            log.info(
+                "up: KAFKA_BOOTSTRAP_SERVERS=%s SPARK_MASTER=%s SPARK_PROPERTIES_FILE=%s",
+                broker.bootstrap,
+                spark.master,
+                spark.properties,
+            )
         elif command == "down":
             spark.down()  # first: its executors read from the brokers
             broker.down()

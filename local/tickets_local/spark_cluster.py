@@ -30,6 +30,11 @@ class SparkCluster:
         return f"spark://127.0.0.1:{self.port}"
 
     @property
+    def properties(self) -> Path:
+        """The file of the cluster's secret (local/spark/auth.sh) that its applications read."""
+        return self.state_dir / "auth.properties"
+
+    @property
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
@@ -74,6 +79,7 @@ def cluster_env(cluster: SparkCluster) -> dict[str, str]:
     """What the job needs to be a client-mode driver of `cluster` (executors on its workers)."""
     return {
         "SPARK_MASTER": cluster.master,
+        "SPARK_PROPERTIES_FILE": str(cluster.properties),  # the cluster's secret: it takes no other
         "SPARK_LOCAL_IP": "127.0.0.1",  # where the executors reach the driver
         "PYSPARK_PYTHON": sys.executable,
     }

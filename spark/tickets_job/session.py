@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 from collections.abc import Iterable
 
 from pyspark.sql import DataFrame, SparkSession
@@ -72,6 +74,11 @@ def create_session(settings: Settings, archive: ClassArchive | None = None) -> S
     need), resolved into IVY_DIR on the first start (ConnectorUnavailableError if they cannot be);
     with `archive`, the driver's JVM maps or writes it (tickets_job.class_archive)."""
     jars = resolve_jars(settings.ivy_dir, settings.security.java_packages())
+    if settings.properties_file is not None:
+        # Read by spark-submit as the driver's JVM starts. Every builder setting below is on that
+        # JVM's command line (--conf), where `ps` shows it to any user: the cluster's secret is not.
+        properties = shlex.quote(str(settings.properties_file.resolve()))
+        os.environ["PYSPARK_SUBMIT_ARGS"] = f"--properties-file {properties} pyspark-shell"
     builder = SparkSession.builder.appName("client-tickets").master(settings.master)
     if archive is not None:
         builder = builder.config("spark.driver.extraJavaOptions", archive.java_options())
@@ -88,6 +95,7 @@ def create_session(settings: Settings, archive: ClassArchive | None = None) -> S
         .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
         .config("spark.ui.port", str(settings.ui_port))
         .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.ui.killEnabled", "false")  # the UI has no login: no one stops the job from it
         # Batches without new data would only advance the deduplication watermark (evicting old
         # ids), which the next batch with data does as well; skipping them saves idle work.
         .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")

@@ -46,6 +46,8 @@ class Settings(ClientSettings):
     event_log_dir: Path | None = setting("SPARK_EVENT_LOG_DIR", Env.path)
     bounded: bool = setting("BOUNDED", Env.flag, False)
     master: str = setting("SPARK_MASTER", Env.text, "local[*]")
+    # Spark properties read when the driver's JVM starts: a standalone cluster's secret (local/spark/auth.sh).
+    properties_file: Path | None = setting("SPARK_PROPERTIES_FILE", Env.readable)
     driver_memory: str = setting(
         "SPARK_DRIVER_MEMORY", Env.matching, "1g", pattern=JVM_MEMORY, what=JVM_MEMORY_IS
     )

@@ -8,6 +8,7 @@ ledger here, independently of the job's code. Run by `make test-cluster` (marker
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -195,3 +196,39 @@ def test_5_the_cluster_run_equals_the_local_run(kafka_cluster, spark_cluster, he
     FIGURES.append(
         "5. the same 4,003 messages on local[*] and on the cluster: the same part file and quarantine"
     )
+
+
+def test_6_the_master_takes_only_applications_that_know_the_clusters_secret(spark_cluster, tmp_path):
+    """spark.authenticate on the master, the workers and the job (local/spark/auth.sh): an
+    application without the secret is refused at registration, one with it runs its tasks; the
+    secret is in no process's arguments. Before, any local user could run code as the cluster's
+    owner, and tasks carried the Kafka options over plain RPC."""
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_UI_PORT": "14600", "CLASS_ARCHIVE": "false"}
+    command = [sys.executable, "-m", "tests.cluster.spark_app"]
+    with_secret = {**env, **cluster_env(spark_cluster)}
+    done = subprocess.run(command, env=with_secret, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "counted 100" in done.stderr, done.stderr[-3000:]
+
+    without = {**with_secret, "SPARK_PROPERTIES_FILE": ""}
+    log = tmp_path / "stranger.log"
+    with log.open("w") as output:
+        stranger = subprocess.Popen(command, env=without, stdout=output, stderr=subprocess.STDOUT)
+        try:  # Spark tries three times, 20 s each, before it gives up: the first refusal is enough
+            wait_until(lambda: "Failed to connect to master" in log.read_text(), 120, "the master's refusal")
+        finally:
+            stranger.kill()
+            stranger.wait()
+    assert "Expected SaslMessage" in log.read_text()  # the master asked for the secret's proof
+    assert "counted" not in log.read_text()
+
+    secret = next(
+        line.split()[1]
+        for line in spark_cluster.properties.read_text().splitlines()
+        if line.startswith("spark.authenticate.secret ")
+    )
+    assert spark_cluster.properties.stat().st_mode & 0o777 == 0o600
+    arguments = b""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            arguments += cmdline.read_bytes()
+    assert b"spark.deploy.master.Master" in arguments and secret.encode() not in arguments

@@ -95,7 +95,7 @@ def paths_outside_volumes(compose: dict) -> Iterator[str]:
         for volume in compose["services"]["spark"].get("volumes", [])
         if volume.startswith("./")
     ]
-    settings = JobSettings.from_env(environment(compose, "spark"))
+    settings = driver_settings(compose)
     for path in (settings.output_dir, settings.quarantine_dir, settings.checkpoint_dir, settings.ivy_dir):
         absolute = workdir / str(path)
         if not any(absolute.is_relative_to(mount) for mount in mounts):
@@ -254,7 +254,8 @@ def test_the_seeds_monitoring_commands_find_their_containers(service):
 def test_the_file_is_valid_for_docker_compose_1_29_too(name, compose):
     # docker-compose 1.29 (Debian 12, Ubuntu 22.04) rejects a top-level `name:`; both tools also
     # check the file with their own `config` in the compose runtime test.
-    assert set(compose) <= {"services", "volumes", "networks"} | {k for k in compose if k.startswith("x-")}
+    top_level = {"services", "volumes", "networks", "secrets"}
+    assert set(compose) <= top_level | {k for k in compose if k.startswith("x-")}
     # nor can it interpolate ${A:-${B}}: the job would get the text "${B}"
     assert not re.search(r"\$\{[^}]*\$\{", (ROOT / name).read_text())
 
@@ -276,11 +277,28 @@ def flag(command: list[str], name: str) -> str:
     raise AssertionError(f"no {name} in {command}")
 
 
+def driver_settings(compose: dict) -> JobSettings:
+    """The job's settings in the cluster form, its Docker secret's file not being on this machine."""
+    return JobSettings.from_env({**environment(compose, "spark"), "SPARK_PROPERTIES_FILE": ""})
+
+
+def test_every_spark_container_of_the_cluster_reads_the_clusters_secret():
+    """The master and the workers take only applications that know the secret: each gets the same
+    Docker secret, the daemons as their --properties-file, the job as SPARK_PROPERTIES_FILE."""
+    secret = f"/run/secrets/{next(iter(CLUSTER['secrets']))}"
+    assert environment(CLUSTER, "spark")["SPARK_PROPERTIES_FILE"] == secret
+    for service in ["spark", *SPARK_DAEMONS]:
+        assert CLUSTER_SERVICES[service]["secrets"] == ["spark_auth"], service
+    for daemon in SPARK_DAEMONS:
+        assert flag(CLUSTER_SERVICES[daemon]["command"], "--properties-file") == secret, daemon
+    assert CLUSTER["secrets"]["spark_auth"]["file"] == "./secrets/spark_auth"
+
+
 def not_shared_with_the_driver(compose: dict, service: str) -> Iterator[str]:
     """Folders the job's tasks write (the checkpoint with its state) that `service` does not see at
     the driver's path, from the same host folder."""
     driver = compose["services"]["spark"]
-    settings = JobSettings.from_env(environment(compose, "spark"))
+    settings = driver_settings(compose)
     for path in (settings.checkpoint_dir, settings.output_dir):
         mount = next(v for v in driver["volumes"] if path.is_relative_to(v.split(":")[1]))
         if mount not in compose["services"][service].get("volumes", []):
@@ -336,7 +354,7 @@ def test_the_workers_reach_the_master_and_the_executors_reach_the_driver():
         assert command[-1] == url and flag(command, "--host") == worker
         assert command[:2] == ["spark-class", "org.apache.spark.deploy.worker.Worker"]
     assert driver["SPARK_DRIVER_HOST"] == CLUSTER_SERVICES["spark"]["container_name"] == "spark"
-    settings = JobSettings.from_env(driver)
+    settings = driver_settings(CLUSTER)
     assert (settings.driver_port, settings.block_manager_port) == (7078, 7079)
     assert "spark-class" in (ROOT / "spark" / "docker-entrypoint.sh").read_text()
 
