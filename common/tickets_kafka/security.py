@@ -214,15 +214,16 @@ PRIVATE_KEY = (
 
 def pem_file(env: Env, name: str, holds: tuple[re.Pattern[bytes], str, str]) -> Path | None:
     """A readable PEM file holding a certificate or a key: anything else (a DER file) is refused
-    before Spark starts, instead of by the Kafka client when the query connects."""
-    path = env.readable(name)
+    before Spark starts, instead of by the Kafka client when the query connects. (One read: it
+    tells a missing or unreadable file as well as a check beforehand would.)"""
+    path = env.path(name, None)
     if path is None:
         return None
     marker, what, convert = holds
     try:
         content = path.read_bytes()
-    except OSError as err:
-        env.problem(f"{name}={str(path)!r} cannot be read ({err.strerror})")
+    except OSError:
+        env.problem(f"{name}={str(path)!r} is not a readable file")
         return None
     if not marker.search(content):
         env.problem(

@@ -226,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         return exit_code(err)
 
     counts_dir = settings.checkpoint_dir / "counts"
-    topic = TopicIdentity(settings)
-    sink = VerdictSink(settings.output_dir, settings.quarantine_dir, counts_dir, dead_letters, topic)
+    identity = TopicIdentity(settings)
+    sink = VerdictSink(settings.output_dir, settings.quarantine_dir, counts_dir, dead_letters, identity)
     committer, metrics = monitoring(settings)
     spark.streams.addListener(
         ProgressLog(

@@ -124,10 +124,10 @@ class VerdictSink:
         quarantine_dir: Path,
         counts_dir: Path,
         dead_letters: DeadLetters | None = None,
-        topic: TopicIdentity | None = None,
+        topic_identity: TopicIdentity | None = None,
     ) -> None:
         self.output_dir = output_dir
-        self.topic = topic
+        self.topic_identity = topic_identity
         self.dead_letters = dead_letters
         self.quarantine_dir = quarantine_dir
         self.counts = RunningCounts(counts_dir)
@@ -145,8 +145,8 @@ class VerdictSink:
             raise
 
     def judge(self, batch: DataFrame, batch_id: int) -> None:
-        if self.topic is not None:
-            self.topic.check()  # before the batch reads anything (its DataFrame is not run yet)
+        if self.topic_identity is not None:
+            self.topic_identity.check()  # before the batch reads anything (its DataFrame is not run yet)
         clock = Stopwatch()
         counted = Observation(f"verdicts of micro-batch {batch_id}")
         with clock.step("collect"):  # the Spark job: read, parse, deduplicate, count
