@@ -10,6 +10,7 @@ PY := $(VENV)/bin/python
 KAFKA := local/kafka/kafka.sh
 DCLINT_VERSION := 3.1.0
 DCLINT := .cache/npm/node_modules/.bin/dclint
+PY313_VENV := .cache/python3.13
 DOCKERFILES := producer/Dockerfile spark/Dockerfile redpanda/Dockerfile redpanda/certs/Dockerfile tests/compose/standins/*/Dockerfile
 # Docker Compose v2 (`docker compose`) where it is installed, else the classic `docker-compose`
 # (1.29, as Debian 12 and Ubuntu 22.04 ship it): the stack works with both.
@@ -154,7 +155,6 @@ test-tools: $(PY313_VENV)/.installed ## the system tools the tests run beside th
 # Python 3.13, whose ssl module verifies certificates strictly by default: the secured tests run the
 # producer in it too (tests/e2e/test_security.py). The interpreter is python3.13 on the PATH (that
 # runs: not a pyenv shim without it), else pyenv's; the environment gets the producer's packages.
-PY313_VENV := .cache/python3.13
 $(PY313_VENV)/.installed: common/requirements.txt
 	@python=$$(for candidate in python3.13 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13; do \
 	  $$candidate -c '' 2>/dev/null && { echo $$candidate; break; }; done); \
@@ -182,7 +182,7 @@ test: setup lint test-tools ## everything: lint, unit and end-to-end tests on re
 	wait $$docker_lane || status=1; cat $$lane_log; \
 	echo "make test: $$((SECONDS - started)) s in all, $$([ $$status = 0 ] && echo passed || echo FAILED)"; exit $$status
 
-test-cluster: setup ## the five failure scenarios on a 3-node Kafka cluster and a 2-worker Spark cluster of their own (~14 min)
+test-cluster: setup ## the five failure scenarios on a 3-node Kafka cluster and a 2-worker Spark cluster of their own, and the cluster's secret (~14 min)
 	$(PY) -m pytest -m cluster tests/cluster
 
 compose-images: setup ## the Docker test's tools and images: a Docker engine (started if none runs), both Compose tools, the stand-in images
