@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import threading
 import time
 from collections import Counter
@@ -182,3 +183,25 @@ def looking(look: Callable[[], None]) -> Iterator[None]:
     finally:
         done.set()
         watcher.join()
+
+
+def command_lines() -> set[bytes]:
+    """The arguments of every process of the machine now, as /proc shows them to any user."""
+    seen = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):  # a process that ended meanwhile
+            seen.add(cmdline.read_bytes())
+    return seen
+
+
+def copy_ivy(source: Path, target: Path, skip: tuple[str, ...] = ()) -> None:
+    """An Ivy directory (its cache, its jars) as it stands while other tests' starts may be using
+    it: the files a resolution writes and deletes again (the reports on spark-submit's module, the
+    locks) are left out, and a file gone between the listing and its copy is skipped."""
+
+    def copy(src: str, dst: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copy2(src, dst)
+
+    ignore = shutil.ignore_patterns("*spark-submit-parent-*", "*.lck", ".resolve.lock", *skip)
+    shutil.copytree(source, target, dirs_exist_ok=True, ignore=ignore, copy_function=copy)

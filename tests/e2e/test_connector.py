@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import ROOT, Job, job_env, produce, read_counts
+from tests.harness import ROOT, Job, copy_ivy, job_env, produce, read_counts
 from tickets_job.connector import KAFKA_CONNECTOR, RESOLVE_LOG, ConnectorUnavailableError, resolve_jars
 
 pytestmark = pytest.mark.e2e
@@ -20,7 +20,7 @@ POOL = ("org.apache.commons", "commons-pool2", "2.13.1")
 def warm_ivy(ivy: Path, without: tuple[str, str, str] | None = None) -> None:
     """The repository's Ivy cache (as after any earlier run), without one artifact if asked."""
     if (ROOT / "ivy" / "cache").is_dir():
-        shutil.copytree(ROOT / "ivy" / "cache", ivy / "cache")
+        copy_ivy(ROOT / "ivy" / "cache", ivy / "cache")
     if without is not None:
         shutil.rmtree(ivy / "cache" / without[0] / without[1], ignore_errors=True)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 
-from tests.harness import Broker, Job, StepError, expected_counts, job_env, ledger_of, looking
+from tests.harness import Broker, Job, StepError, command_lines, expected_counts, job_env, ledger_of, looking
 from tickets_job.settings import Settings as JobSettings
 from tickets_kafka.client import ClientSettings
 from tickets_kafka.probe import dial, speaks_kafka
@@ -106,12 +106,7 @@ def arguments_seen() -> Iterator[set[bytes]]:
     while the block runs (each distinct one once)."""
     seen: set[bytes] = set()
 
-    def look() -> None:
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            with contextlib.suppress(OSError):
-                seen.add(cmdline.read_bytes())
-
-    with looking(look):
+    with looking(lambda: seen.update(command_lines())):
         yield seen
 
 
