@@ -8,6 +8,8 @@ Environment (also read from an optional `.env` in the working directory; flags w
     TICKETS_PER_SECOND       rate limit, default 0: as fast as the broker takes them (--rate)
     PRODUCER_LEDGER          optional path: each acknowledged id, as it is acknowledged, as a JSON
                              line {"ticket_id", "type"}
+    PRODUCER_DELIVERY_TIMEOUT_MS  how long a ticket is retried before it counts as failed,
+                             default 120000 (Kafka's delivery.timeout.ms), at least 30020
     LOG_LEVEL                default INFO
     KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*: TLS and SASL (tickets_kafka.security)
 
@@ -16,7 +18,7 @@ Prints: one summary line (sent / acknowledged / failed, per type).
 Exits:  0 when every ticket was acknowledged (or SIGTERM stopped the sending: what was sent is
         flushed first); 1 when some were not; 2 on bad configuration or flags, an unreachable
         broker, a missing topic, refused credentials or a missing WRITE permission.
-Waits:  at most 130 s (DELIVERY_TIMEOUT_MS + ACK_GRACE_SECONDS) for the acknowledgements; a ticket not
+Waits:  at most PRODUCER_DELIVERY_TIMEOUT_MS + 10 s (130 s) for the acknowledgements; a ticket not
         acknowledged by then is reported as failed, with the reason (e.g. brokers down: not enough
         in-sync replicas to acknowledge a write), and sending the same seed again is safe.
 """

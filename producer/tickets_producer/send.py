@@ -14,7 +14,7 @@ from kafka.errors import KafkaTimeoutError
 
 from tickets_kafka.probe import diagnose, unanswered
 from tickets_kafka.probe import servers as bootstrap_list
-from tickets_producer.settings import Settings
+from tickets_producer.settings import DELIVERY_TIMEOUT_MS, LINGER_MS, REQUEST_TIMEOUT_MS, Settings
 from tickets_producer.summary import Acknowledged, Summary
 from tickets_producer.tickets import Ticket, encode_ticket, generate_tickets
 
@@ -39,20 +39,21 @@ class CredentialsRefused(logging.Handler):
             self.refusal = re.sub(r" \(backoff [^)]*\)$", "", message.rsplit("Error: ", 1)[-1])
 
 
-DELIVERY_TIMEOUT_MS = 120_000  # the client retries a batch until then
-ACK_GRACE_SECONDS = 10  # beyond it: kafka-python does not expire batches it cannot send at all
+# Waited beyond the delivery time-out: kafka-python does not expire batches it cannot send at all.
+ACK_GRACE_SECONDS = 10
 
 
-def producer_config() -> dict[str, object]:
+def producer_config(delivery_timeout_ms: int = DELIVERY_TIMEOUT_MS) -> dict[str, object]:
     """kafka-python settings: durable (acks=all, idempotent), batching and compression chosen by
     measuring (docs/reports/BENCHMARKS.md): about twice the tickets per second of the defaults."""
     return {
         "acks": "all",
         "enable_idempotence": True,
-        "linger_ms": 20,  # wait up to 20 ms to fill a batch
+        "linger_ms": LINGER_MS,
         "batch_size": 256 * 1024,
         "compression_type": "gzip",  # in the standard library; lz4 and zstd need extra packages
-        "delivery_timeout_ms": DELIVERY_TIMEOUT_MS,  # idempotence keeps the retries duplicate-free
+        "request_timeout_ms": REQUEST_TIMEOUT_MS,
+        "delivery_timeout_ms": delivery_timeout_ms,  # idempotence keeps the retries duplicate-free
     }
 
 
@@ -64,7 +65,7 @@ def connect(settings: Settings) -> KafkaProducer:
         producer = KafkaProducer(
             bootstrap_timeout_ms=10_000,
             max_block_ms=10_000,  # the longest send() may wait for metadata or buffer space
-            **producer_config(),
+            **producer_config(settings.delivery_timeout_ms),
             **settings.kafka_python_args("ticket-producer"),
         )
     except KafkaTimeoutError as err:
@@ -176,6 +177,7 @@ def run(
             summary,
             tickets_per_second=settings.tickets_per_second,
             stop=stop,
+            ack_timeout=settings.delivery_timeout_ms / 1000 + ACK_GRACE_SECONDS,
         )
     finally:
         pending = bool(summary.unsettled)

@@ -8,6 +8,12 @@ from pathlib import Path
 from tickets_kafka.client import ClientSettings
 from tickets_kafka.settings import Env, setting
 
+# How long the client retries a ticket before it is reported failed (Kafka's delivery.timeout.ms).
+# The client refuses one shorter than its request time-out and batching wait together.
+DELIVERY_TIMEOUT_MS = 120_000
+REQUEST_TIMEOUT_MS = 30_000  # kafka-python's default, kept
+LINGER_MS = 20  # wait up to 20 ms to fill a batch
+
 
 @dataclass(frozen=True, kw_only=True)
 class Settings(ClientSettings):
@@ -15,3 +21,6 @@ class Settings(ClientSettings):
     ticket_seed: int = setting("TICKET_SEED", Env.whole, 42)
     tickets_per_second: float = setting("TICKETS_PER_SECOND", Env.number, 0.0)  # 0: no limit
     ledger_path: Path | None = setting("PRODUCER_LEDGER", Env.path)
+    delivery_timeout_ms: int = setting(
+        "PRODUCER_DELIVERY_TIMEOUT_MS", Env.whole, DELIVERY_TIMEOUT_MS, minimum=REQUEST_TIMEOUT_MS + LINGER_MS
+    )

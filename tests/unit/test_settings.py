@@ -35,6 +35,7 @@ def test_producer_reads_its_variables():
             "TICKET_SEED": "7",
             "TICKETS_PER_SECOND": "12.5",
             "PRODUCER_LEDGER": "ledger.jsonl",
+            "PRODUCER_DELIVERY_TIMEOUT_MS": "45000",
             "LOG_LEVEL": "debug",
         }
     )
@@ -45,16 +46,25 @@ def test_producer_reads_its_variables():
         ticket_seed=7,
         tickets_per_second=12.5,
         ledger_path=Path("ledger.jsonl"),
+        delivery_timeout_ms=45_000,
         log_level="DEBUG",
     )
 
 
 def test_producer_reports_every_problem_at_once():
     with pytest.raises(ConfigError) as error:
-        ProducerSettings.from_env({"TICKET_COUNT": "many", "TICKETS_PER_SECOND": "-1", "LOG_LEVEL": "LOUD"})
+        ProducerSettings.from_env(
+            {
+                "TICKET_COUNT": "many",
+                "TICKETS_PER_SECOND": "-1",
+                "PRODUCER_DELIVERY_TIMEOUT_MS": "1000",  # less than the client's request time-out
+                "LOG_LEVEL": "LOUD",
+            }
+        )
     message = str(error.value)
     assert "TICKET_COUNT='many' is not a whole number" in message
     assert "TICKETS_PER_SECOND='-1' must be >= 0" in message
+    assert "PRODUCER_DELIVERY_TIMEOUT_MS='1000' must be >= 30020" in message
     assert "LOG_LEVEL='LOUD'" in message
 
 
