@@ -164,6 +164,11 @@ running_pid() {  # running_pid NODE : prints the node's pid when it is alive
   kill -0 "$pid" 2>/dev/null && grep -q kafka.Kafka "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
 }
 
+# A node this script has just started: alive is enough. Until its process has exec'd java (slow on a
+# busy machine) its command line is still this script's, which running_pid would take for another
+# program's.
+starting() { kill -0 "$(cat "$(node_dir "$1")/kafka.pid")" 2>/dev/null; }
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 configure_node() (  # configure_node NODE CLUSTER_ID : its server.properties; its storage, if new
@@ -225,7 +230,7 @@ up() {
   local deadline=$((SECONDS + 90))
   for ((i = 1; i <= nodes; i++)); do
     until port_open "$(node_port "$i")"; do
-      if ! running_pid "$i" >/dev/null; then
+      if ! starting "$i"; then
         say "node $i exited during start-up; last lines of $(node_dir "$i")/kafka.log:"
         tail -n 20 "$(node_dir "$i")/kafka.log" >&2
         exit 1

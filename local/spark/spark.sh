@@ -37,6 +37,11 @@ running_pid() {  # running_pid NAME : prints the daemon's pid when it is alive
   kill -0 "$pid" 2>/dev/null && grep -q org.apache.spark.deploy "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
 }
 
+# A daemon this script has just started: alive is enough. Until its process has exec'd spark-class
+# (slow on a busy machine) its command line is still this script's, which running_pid would take
+# for another program's.
+starting() { kill -0 "$(cat "$state_dir/$1/pid")" 2>/dev/null; }
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start() {  # start NAME CLASS ARGS... : one daemon in the foreground of its own session
@@ -51,7 +56,7 @@ start() {  # start NAME CLASS ARGS... : one daemon in the foreground of its own 
 wait_for() {  # wait_for NAME TEXT : until the daemon's log holds TEXT
   local deadline=$((SECONDS + 90))
   until grep -q "$2" "$state_dir/$1/log" 2>/dev/null; do
-    if ! running_pid "$1" >/dev/null; then
+    if ! starting "$1"; then
       say "$1 exited during start-up; last lines of $state_dir/$1/log:"
       tail -n 20 "$state_dir/$1/log" >&2
       exit 1

@@ -30,6 +30,7 @@ from tests.harness import (
 )
 from tickets_kafka.probe import dial, speaks_kafka, tls_mismatch
 from tickets_kafka.security import KafkaSecurity
+from tickets_local.stack import SparkCluster
 
 pytestmark = pytest.mark.e2e
 
@@ -159,6 +160,45 @@ def test_make_run_with_the_broker_port_taken_says_so_without_a_traceback(tmp_pat
     assert f"port {port} is taken by another process: stop it or set KAFKA_PORT" in result.stderr
     assert "ERROR tickets_local.run: kafka.sh up failed (exit 1)" in result.stderr
     assert "Traceback" not in result.stderr, result.stderr
+
+
+# A `setsid` that first stands for the moment between the shell's fork and the exec of Java (slow
+# on a busy machine): for two seconds the process's command line names no Java class yet.
+SLOW_SETSID = """#!/bin/bash
+printf '%s\\0' "$@" >"$0.$$"
+exec /bin/bash -c 'sleep 2
+  mapfile -d "" -t command <"$1" && rm "$1"
+  exec {setsid} "${{command[@]}}"' starting "$0.$$"
+"""
+
+
+@pytest.mark.parametrize("script", ["kafka.sh", "spark.sh"])
+def test_the_stacks_scripts_wait_for_a_daemon_whose_java_has_not_started_yet(
+    script, broker, tmp_path, monkeypatch
+):
+    """What CI met on a loaded machine: a Kafka node's pid, checked before its exec, still showed
+    the script's own command line, and kafka.sh said the node had exited while it was starting."""
+    shim = tmp_path / "bin" / "setsid"
+    shim.parent.mkdir()
+    shim.write_text(SLOW_SETSID.format(setsid=shutil.which("setsid")))
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}:{os.environ['PATH']}")
+    port = broker.port + 6  # in this worker's block of ports
+    if script == "kafka.sh":
+        slow = Broker(port=port, state_dir=tmp_path / "kafka")
+        try:
+            slow.kafka_sh("up", timeout=120)
+            with dial(slow.bootstrap) as raw:
+                assert speaks_kafka(raw)
+        finally:
+            slow.kafka_sh("down")
+    else:
+        cluster = SparkCluster(port=port, webui_port=port + 1, state_dir=tmp_path / "spark", workers=1)
+        try:
+            said = cluster.spark_sh("up", timeout=120).stderr
+            assert f"ready: {cluster.master} with 1 workers" in said, said
+        finally:
+            cluster.down()
 
 
 def recreate(broker, topic: str) -> None:
