@@ -9,12 +9,12 @@ The stand-ins start from one Debian bookworm root file system made with debootst
 the one this machine's apt sources name) and carry this machine's CA bundle, as a corporate base
 image does; their builds reach the package registries on the host's network.
 
-Disk: with the vfs storage driver every layer of an image is a full copy of its file system (about
-1 GB for each layer of the Spark image). Before it builds anything, this script removes what earlier
-runs left: stand-ins no longer needed (an older Spark after a version bump) and every image built
-on a stand-in (the stacks' own images, tagged or left untagged by a rebuild); the compose test
-removes those again when it ends. Once the stand-ins are there, it checks that the engine's disk
-has room for the flows.
+Disk: with the vfs storage driver (engine.sh's fallback where overlay2 cannot run) every layer of
+an image is a full copy of its file system (about 1 GB for each layer of the Spark image). Before
+it builds anything, this script removes what earlier runs left: stand-ins no longer needed (an
+older Spark after a version bump) and every image built on a stand-in (the stacks' own images,
+tagged or left untagged by a rebuild); the compose test removes those again when it ends. Once
+the stand-ins are there, it checks that the engine's disk has room for the flows.
 
 Run:    python tests/compose/images.py     (one line per image; `make test-compose` runs it)
         python tests/compose/images.py --remove-builds   (only the removal; the compose test's end)

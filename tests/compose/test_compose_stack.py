@@ -29,14 +29,15 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.harness import PART_GLOB, looking, read_counts, wait_until
+from tests.harness import PART_GLOB, copy_ivy, looking, read_counts, wait_until
 from tests.stackfiles import ROOT, from_image
 from tickets_job.app import QUERY
 from tickets_job.connector import KAFKA_CONNECTOR
@@ -69,6 +70,7 @@ class User:
     compose: list[str]
     more_files: tuple[str, ...] = ()  # laid over the stack (and the test's overrides)
     umask: int = 0o022  # of the user's shell, as of the clone's files
+    began: float = field(default_factory=time.monotonic)
 
     def env(self) -> dict[str, str]:
         files = ["docker-compose.yml", *OVERRIDES, *self.more_files]
@@ -97,6 +99,7 @@ class User:
             docker_gid = grp.getgrnam("docker").gr_gid
             as_user = [f"--reuid={self.uid}", f"--regid={self.uid}", f"--groups={docker_gid}"]
             prefix = ["setpriv", *as_user, *prefix]
+        started = time.monotonic()
         result = subprocess.run(
             [*prefix, *command],
             cwd=self.clone,
@@ -105,13 +108,15 @@ class User:
             text=True,
             timeout=timeout,
         )
-        self.record(f"$ {' '.join(command)}", result.stdout + result.stderr)
+        self.record(f"$ {' '.join(command)}", result.stdout + result.stderr, took=time.monotonic() - started)
         return result.returncode, result.stdout + result.stderr
 
-    def record(self, title: str, text: str) -> None:
-        """Keep what the user saw in transcript.txt beside the clone (the README quotes it)."""
+    def record(self, title: str, text: str, took: float | None = None) -> None:
+        """Keep what the user saw in transcript.txt beside the clone (the README quotes it), each
+        entry with the seconds since the flow began, and a command's own (where the time goes)."""
+        when = f"{time.monotonic() - self.began:.0f} s" + ("" if took is None else f", took {took:.0f} s")
         with (self.clone.parent / "transcript.txt").open("a") as transcript:
-            transcript.write(f"{title}\n{text}\n")
+            transcript.write(f"{title}    [{when}]\n{text}\n")
 
     def stack(self, *args: str) -> str:
         return self.run(*self.compose, *args)
@@ -176,9 +181,7 @@ def make_clone(where: Path, uid: int, umask: int = 0o022) -> Path:
     for folder in [clone, *(path for path in clone.rglob("*") if path.is_dir())]:
         folder.chmod(0o777 & ~umask)
     # The connector's jars, not the host driver's class archive (the container's JVM makes its own).
-    shutil.copytree(
-        ROOT / "ivy", clone / "ivy", dirs_exist_ok=True, ignore=shutil.ignore_patterns("class-archive")
-    )
+    copy_ivy(ROOT / "ivy", clone / "ivy", skip=("class-archive",))
     subprocess.run(["chown", "-R", f"{uid}:{uid}", str(where)], check=True)
     return clone
 
