@@ -24,20 +24,35 @@ SECRETS := admin producer spark console
 # Compose is only driven where a Docker engine answers.
 DOCKER_ENGINE := $(shell docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help setup run broker-up broker-down produce spark up up-cluster up-secured up-monitoring certs-renew secrets down logs clean clean-all lint format \
+.PHONY: help setup lock run broker-up broker-down produce spark up up-cluster up-secured up-monitoring certs-renew secrets down logs clean clean-all lint format \
 	test test-tools test-cluster test-compose compose-images \
 	reliability-report soak bench bench-quick pictures
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt common/requirements.txt producer/requirements.txt spark/requirements.txt pyproject.toml
+# Every Python package comes from a lock with its hashes (pip itself too): pip refuses a file whose
+# hash differs from the one recorded when the lock was made (make lock; docs/SECURITY.md).
+PIP_INSTALL = -m pip install --quiet --disable-pip-version-check --require-hashes
+
+$(VENV)/.installed: requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "Python 3.10+ is needed (PYTHON=$(PYTHON))" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) $(PIP_INSTALL) -r requirements-dev.lock
 	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $@
+
+# The locks, made from the requirements files (the pins people edit) by pip-tools: every package a
+# pin needs, each with the hashes of its published files. The Spark image's leaves pyspark out (the
+# image has its own; the "not pinned" warning in it is about pyspark only). A unit test holds each
+# lock to its requirements file.
+LOCK := $(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
+	--no-emit-trusted-host --no-emit-find-links
+lock: setup ## make the hash locks again from the requirements files, after a pin changed
+	$(LOCK) --allow-unsafe -o producer/requirements.lock producer/requirements.txt
+	$(LOCK) --unsafe-package pyspark -o spark/requirements.lock spark/requirements.txt
+	$(LOCK) --allow-unsafe -o requirements-dev.lock requirements-dev.txt
+	$(LOCK) --allow-unsafe -o requirements-bench.lock requirements-bench.txt
 
 setup: $(VENV)/.installed ## create .venv, install the pinned packages and fetch Kafka (idempotent)
 	@$(KAFKA) install
@@ -83,7 +98,7 @@ up-cluster: secrets/spark_auth ## the cluster form of the Docker stack (docker-c
 up-secured: secrets ## the secured form of the Docker stack (docker-compose.secured.yml over docker-compose.yml): SASL/SCRAM over TLS, a user per service, ACLs
 	COMPOSE_FILE=$${COMPOSE_FILE:-docker-compose.yml:docker-compose.secured.yml} $(MAKE) up
 
-up-monitoring: ## the monitoring form (docker-compose.monitoring.yml over docker-compose.yml): Prometheus on localhost:9090, Grafana on localhost:3000 with the pipeline's dashboard
+up-monitoring: secrets/grafana_admin_password ## the monitoring form (docker-compose.monitoring.yml over docker-compose.yml): Prometheus on localhost:9090, Grafana on localhost:3000 with the pipeline's dashboard
 	@# Bind-mounted into containers whose users are not the clone's owner (Prometheus runs as nobody,
 	@# Grafana as uid 472): readable whatever umask the clone was made under.
 	chmod -R a+rX monitoring
@@ -100,14 +115,13 @@ secrets/spark_auth:
 	@mkdir -p secrets && chmod 700 secrets
 	@MODE=644 local/spark/auth.sh $@
 
-secrets: ## a random password per user of the secured stack, in ./secrets (made once, kept; see docs/SECURITY.md)
+secrets: $(SECRETS:%=secrets/%_password) ## a random password per user of the secured stack, in ./secrets (made once, kept; see docs/SECURITY.md)
+
+# A random password (the secured stack's users, the monitoring form's Grafana admin), made once.
+secrets/%_password:
 	@mkdir -p secrets && chmod 700 secrets
 	@# 0644: compose hands each file to its container as it is, to users other than the owner.
-	@for user in $(SECRETS); do \
-	  file=secrets/$${user}_password; \
-	  if [ ! -s $$file ]; then (umask 022; LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 >$$file); \
-	    echo "made $$file"; fi; \
-	done
+	@(umask 022; LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 >$@.tmp) && mv $@.tmp $@ && echo "made $@"
 
 down: ## stop the Docker stack, whichever form runs (keeps its volumes)
 	$(COMPOSE) $(ALL_STACK_FILES) down
@@ -155,12 +169,12 @@ test-tools: $(PY313_VENV)/.installed ## the system tools the tests run beside th
 # Python 3.13, whose ssl module verifies certificates strictly by default: the secured tests run the
 # producer in it too (tests/e2e/test_security.py). The interpreter is python3.13 on the PATH (that
 # runs: not a pyenv shim without it), else pyenv's; the environment gets the producer's packages.
-$(PY313_VENV)/.installed: common/requirements.txt
+$(PY313_VENV)/.installed: producer/requirements.lock
 	@python=$$(for candidate in python3.13 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13; do \
 	  $$candidate -c '' 2>/dev/null && { echo $$candidate; break; }; done); \
 	[ -n "$$python" ] || { echo "the tests need Python 3.13: python3.13 on the PATH, or pyenv install 3.13" >&2; exit 1; }; \
 	rm -rf $(PY313_VENV) && $$python -m venv $(PY313_VENV) && \
-	$(PY313_VENV)/bin/pip install -q --disable-pip-version-check -r common/requirements.txt && touch $@
+	$(PY313_VENV)/bin/python $(PIP_INSTALL) -r producer/requirements.lock && touch $@
 
 # pytest in two workers, a test file at a time (a module's fixtures, such as the secured broker, are
 # not shared between processes), the files in their order (the long end-to-end ones first).
@@ -170,12 +184,13 @@ test: setup lint test-tools ## everything: lint, unit and end-to-end tests on re
 	@# Two lanes at once (most suites wait on processes more than they compute, and their ports
 	@# differ): pytest in two workers, then the cluster scenarios; beside them, the Docker test's
 	@# engine, images and flows (docs/TESTING.md has the last measured times). The Docker lane's
-	@# output follows the first's. Its engine, if it starts one, runs on vfs: on overlay2 the Docker
-	@# test alone is twice as fast, but beside pytest it takes the CPU pytest needs (measured on a
-	@# fresh clone: pytest 1965 s beside it instead of 1408 s beside vfs; docs/TESTING.md).
+	@# output follows the first's. Its engine, if it starts one, runs on overlay2 where it can (the
+	@# Docker test alone twice as fast as on vfs), at a lower CPU priority (nice, which the engine,
+	@# its builds and its containers inherit): beside pytest at the same priority it took the CPU
+	@# pytest needs (pytest 1965 s instead of 1408 s; docs/TESTING.md).
 	@mkdir -p data/logs
 	@started=$$SECONDS; status=0; lane_log=data/logs/test-compose.log; \
-	( t=$$SECONDS; code=0; STORAGE_DRIVERS=vfs $(MAKE) --no-print-directory test-compose || code=1; \
+	( t=$$SECONDS; code=0; nice -n 10 $(MAKE) --no-print-directory test-compose || code=1; \
 	  echo "make test: test-compose (engine, images, flows) $$((SECONDS - t)) s"; exit $$code ) >$$lane_log 2>&1 & \
 	docker_lane=$$!; \
 	t=$$SECONDS; $(PY) -m pytest $(PYTEST_WORKERS) || status=1; echo "make test: pytest $$((SECONDS - t)) s"; \
@@ -209,8 +224,8 @@ reliability-report: setup ## run the reliability scenarios and write docs/report
 soak: setup ## the kill -9 scenario with 30 kills (SOAK_KILLS, SOAK_SEED to change)
 	SOAK_KILLS=$${SOAK_KILLS:-30} $(PY) -m pytest tests/e2e/test_reliability.py -k kill_9
 
-$(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
-	$(PY) -m pip install --quiet -r requirements-bench.txt
+$(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.lock
+	$(PY) $(PIP_INSTALL) -r requirements-bench.lock
 	touch $@
 
 bench: setup $(VENV)/.bench-installed ## measure against the baselines, three runs of each; writes docs/reports/BENCHMARKS.md and its plot (~30 min)

@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -120,14 +120,22 @@ def read_quarantine(quarantine_dir: Path) -> list[dict]:
     return rows
 
 
-def produce_raw(broker: Broker, topic: str, values: list[bytes | None]) -> list[tuple[int, int]]:
-    """Send raw values with a plain client (not the product's producer); returns (partition, offset)s."""
+def produce_raw(
+    broker: Broker, topic: str, values: Iterable[bytes | None], compression: str | None = None
+) -> list[tuple[int, int]]:
+    """Send raw values with a plain client (not the product's producer); returns (partition, offset)s.
+    With `compression` ("gzip"), a value of megabytes that compresses to a few kilobytes is well
+    under the broker's limit on the wire (the client checks the uncompressed size, hence its own
+    larger limit)."""
     servers = broker.bootstrap.split(",")
-    client = KafkaProducer(bootstrap_servers=servers, acks="all", max_request_size=2_000_000)
+    limit = 8_000_000 if compression else 2_000_000
+    client = KafkaProducer(
+        bootstrap_servers=servers, acks="all", max_request_size=limit, compression_type=compression
+    )
     try:
         futures = [client.send(topic, key=f"raw-{i}".encode(), value=v) for i, v in enumerate(values)]
         client.flush()
-        return [(meta.partition, meta.offset) for meta in (f.get(timeout=30) for f in futures)]
+        return [(meta.partition, meta.offset) for meta in (f.get(timeout=60) for f in futures)]
     finally:
         client.close()
 

@@ -37,8 +37,14 @@ class ClientSettings:
         """Read and validate every variable at once; ConfigError lists all the problems."""
         env = Env(environ)
         settings = cls(security=KafkaSecurity.from_env(env), **read_fields(cls, env))
+        for problem in settings.conflicts():
+            env.problem(problem)
         env.check()
         return settings
+
+    def conflicts(self) -> list[str]:
+        """What is wrong with the settings taken together (each variable being right on its own)."""
+        return []
 
     def kafka_python_args(self, client_id: str) -> dict[str, object]:
         """What every kafka-python client (KafkaProducer, KafkaConsumer, KafkaAdminClient) of ours

@@ -205,6 +205,7 @@ def jaas_literal(text: str) -> str:
 # What the PEM files must hold, as both clients read them (kafka-clients takes PKCS#8 keys only),
 # and how a DER or PKCS#1 file is converted.
 CERTIFICATE = (re.compile(rb"-----BEGIN CERTIFICATE-----"), "a certificate", "openssl x509 -inform der")
+ANY_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 PRIVATE_KEY = (
     re.compile(rb"-----BEGIN (ENCRYPTED )?PRIVATE KEY-----"),
     "a PKCS#8 private key",
@@ -229,6 +230,13 @@ def pem_file(env: Env, name: str, holds: tuple[re.Pattern[bytes], str, str]) -> 
         env.problem(
             f"{name}={str(path)!r} is not a PEM file holding {what} "
             f"(convert it: {convert} -in FILE -out FILE.pem)"
+        )
+        return None
+    if holds is CERTIFICATE and ANY_PRIVATE_KEY.search(content):
+        # A certificate is handed around (to the JVM's truststore, to executors' options); a key is not.
+        env.problem(
+            f"{name}={str(path)!r} holds a private key as well: give the certificates alone, "
+            "and the client's key in KAFKA_SSL_KEYFILE"
         )
         return None
     return path

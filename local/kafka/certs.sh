@@ -22,6 +22,7 @@ renew=false
 if [ "${1:-}" = --renew ]; then renew=true; shift; fi
 dir=${1:?usage: certs.sh [--renew] DIR}
 ca_days=${CA_DAYS:-3650} cert_days=${CERT_DAYS:-825} renew_days=${RENEW_DAYS:-30}
+umask 077  # the folder and every file in it: the keys are for this user only
 mkdir -p "$dir"
 cd "$dir"
 if [ "$renew" = false ] && [ -f broker.pem ]; then
@@ -30,7 +31,6 @@ if [ "$renew" = false ] && [ -f broker.pem ]; then
   fi
   echo "certs.sh: the broker's certificate in $dir expires within $renew_days days: making new ones" >&2
 fi
-umask 077
 
 ca() {  # ca NAME : a self-signed CA, NAME.pem and NAME.key
   openssl req -x509 -newkey rsa:2048 -nodes -days "$ca_days" -subj "/CN=$1" -keyout "$1.key" -out "$1.pem" \

@@ -7,7 +7,7 @@
 #   kafka.sh reset          down, then delete the data: the next `up` starts from an empty topic
 #   kafka.sh status         exit 0 when every node runs
 #   kafka.sh topic [NAME]   create NAME (default $KAFKA_TOPIC) with $KAFKA_PARTITIONS partitions, and its
-#                           compacted dead-letter topic NAME.dlq (the job's DLQ_TOPIC), if missing
+#                           dead-letter topic NAME.dlq (the job's DLQ_TOPIC; compacted, 7 days), if missing
 #   kafka.sh bootstrap      print the nodes' addresses (KAFKA_BOOTSTRAP_SERVERS for the clients)
 #   kafka.sh tool CLASS ARGS...  run a Kafka command-line tool, e.g. org.apache.kafka.tools.TopicCommand
 #                                (secured: as the super user, through --command-config)
@@ -74,7 +74,9 @@ install() {
   [ -f "$lib_dir/.complete" ] && return 0
   say "fetching Apache Kafka $version with mvn into $lib_dir"
   rm -rf "$lib_dir"
-  mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
+  # --strict-checksums: a jar whose checksum differs from the repository's fails the fetch (Maven's
+  # default only warns).
+  mvn -q -B --strict-checksums -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$lib_dir"
   touch "$lib_dir/.complete"
 }
@@ -188,7 +190,8 @@ configure_node() (  # configure_node NODE CLUSTER_ID : its server.properties; it
     printf '%s\n' kafka.tools.StorageTool format --ignore-formatted --cluster-id "$2" --config >"$dir/format.args"
     java_argument "$dir/server.properties" >>"$dir/format.args"
     [ -z "$security_dir" ] || scram_arguments >>"$dir/format.args"
-    java_tool "@$dir/format.args" >/dev/null
+    # Removed whatever the tool's outcome: the file holds the passwords.
+    java_tool "@$dir/format.args" >/dev/null || { rm -f "$dir/format.args"; exit 1; }
     rm -f "$dir/format.args"
   fi
 )
@@ -251,8 +254,10 @@ create_topic() {  # create_topic NAME [TopicCommand options...]
 }
 
 create_topics() {  # the topic and its dead-letter topic, which keeps the newest record of each key
-  # Up to 2 MiB a record: a message at the source topic's 1 MB limit, plus the dead-letter headers.
-  create_topic "$1.dlq" --config cleanup.policy=compact --config max.message.bytes=2097152 &
+  # Up to 2 MiB a record: a value cut to 1,000,000 bytes and a key to 64 KiB, plus the headers;
+  # each record kept 7 days (tickets_job.deadletter).
+  create_topic "$1.dlq" --config cleanup.policy=compact,delete --config retention.ms=604800000 \
+    --config max.message.bytes=2097152 &
   local dlq=$!
   create_topic "$1"
   wait "$dlq"  # that one only: `up` has started the nodes in the background too

@@ -44,6 +44,8 @@ class LocalPrometheus:
         """The stack's configuration, every second, with the job's and Spark's targets moved here."""
         config = yaml.safe_load(STACK_CONFIG.read_text())
         config["global"]["scrape_interval"] = "1s"
+        config["global"]["evaluation_interval"] = "1s"
+        config["rule_files"] = [str(STACK_CONFIG.parent / name) for name in config.get("rule_files", [])]
         moved = {"spark:9180": f"127.0.0.1:{self.metrics_port}", "spark:4040": f"127.0.0.1:{self.ui_port}"}
         jobs = [job for job in config["scrape_configs"] if job["job_name"] != REDPANDA_JOB]
         config["scrape_configs"] = jobs

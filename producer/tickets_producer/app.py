@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", err)
         return 2
     configure_logging(settings.log_level)
+    log.debug("settings: %r", settings)  # the password as a mask (tickets_kafka.security.Secret)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     log.info(

@@ -23,6 +23,7 @@ Environment (also read from an optional `.env` in the working directory):
     KAFKA_TOPIC               default client_tickets
     OUTPUT_DIR                default data/output/client_tickets
     QUARANTINE_DIR            default data/output/quarantine
+    QUARANTINE_RETENTION_DAYS default 30: quarantine files older than this are deleted
     CHECKPOINT_DIR            default data/checkpoints/client_tickets (resume point; make clean resets it)
     DEDUP_HORIZON_MINUTES     default 1440: a ticket id is remembered this long (event time)
     IVY_DIR                   default ivy (Spark's dependency cache, and the driver's class archive)
@@ -50,6 +51,8 @@ Environment (also read from an optional `.env` in the working directory):
     METRICS_PORT              default 9180: the job's metrics for Prometheus (tickets_job.metrics);
                               off = not served
     METRICS_BIND              default 127.0.0.1: the address they are served on (0.0.0.0 in Docker)
+    SPARK_BIND_ADDRESS        default 127.0.0.1: the interface the driver's UI, RPC and block-manager
+                              ports listen on (0.0.0.0 in a container that publishes them)
     SPARK_DRIVER_HOST         optional: the name executors reach the driver at (it then listens on
                               every interface); for a client-mode driver in a container
     SPARK_DRIVER_PORT         optional: the driver's RPC port (default: any free one)
@@ -96,7 +99,7 @@ from tickets_job.failures import STARTUP_FAILURES, classify, exit_code, refuse_t
 from tickets_job.group import GroupCommitter
 from tickets_job.metrics import JobMetrics
 from tickets_job.progress import ProgressLog
-from tickets_job.session import create_session, read_kafka
+from tickets_job.session import create_session, kafka_options, read_kafka
 from tickets_job.settings import Settings
 from tickets_job.sink import VerdictSink
 from tickets_job.topic_identity import TopicIdentity
@@ -173,8 +176,10 @@ def read_settings(argv: list[str] | None) -> Settings:
         settings = dataclasses.replace(settings, bounded=True)
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    if settings.log_level != "DEBUG":  # kafka-python's own lines (its failures reach the job as errors)
-        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    # kafka-python's own lines, at every level: its clients log their whole configuration, the
+    # password with it, at DEBUG (their failures reach the job as errors).
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    log.debug("settings: %r", settings)  # the password as a mask (tickets_kafka.security.Secret)
     return settings
 
 
@@ -215,19 +220,24 @@ def main(argv: list[str] | None = None) -> int:
         refuse_tls_mismatch(settings)
         claim_checkpoint(settings.checkpoint_dir)
         if settings.dlq_topic is not None:
-            dead_letters = DeadLetters(settings, settings.dlq_topic)
+            dead_letters = DeadLetters(settings, settings.dlq_topic, kafka_options(settings))
             dead_letters.check()
         archive = class_archive(settings)
         spark = start_session(settings, stop, archive)
     except tuple(STARTUP_FAILURES) as err:
         log.error("%s", err)
-        if dead_letters is not None:
-            dead_letters.close()
         return exit_code(err)
 
     counts_dir = settings.checkpoint_dir / "counts"
     identity = TopicIdentity(settings)
-    sink = VerdictSink(settings.output_dir, settings.quarantine_dir, counts_dir, dead_letters, identity)
+    sink = VerdictSink(
+        settings.output_dir,
+        settings.quarantine_dir,
+        counts_dir,
+        dead_letters,
+        identity,
+        settings.quarantine_retention_days,
+    )
     committer, metrics = monitoring(settings)
     spark.streams.addListener(
         ProgressLog(
@@ -261,7 +271,5 @@ def main(argv: list[str] | None = None) -> int:
             archive.keep(SparkContext._gateway.proc)
         if committer is not None:
             committer.close()
-        if dead_letters is not None:
-            dead_letters.close()
     log.info("stopped")
     return 0

@@ -62,12 +62,22 @@ def claim_checkpoint(checkpoint_dir: Path, version: int = QUERY_VERSION) -> None
     )
 
 
-def claim_topic(checkpoint_dir: Path, topic: str, topic_id: uuid.UUID) -> None:
+def claim_topic(checkpoint_dir: Path, topic: str, topic_id: uuid.UUID | None) -> None:
     """Record the topic's ID in pipeline.json (the first time, or for a checkpoint written before
-    IDs were recorded); refuse a topic with another ID. The marker exists: claim_checkpoint wrote it."""
+    IDs were recorded); refuse a topic with another ID, and a broker that reports no ID (None) for
+    a checkpoint that recorded one. The marker exists: claim_checkpoint wrote it."""
     marker = checkpoint_dir / MARKER
     recorded = json.loads(marker.read_text(encoding="utf-8"))
     known = recorded.get("topic_id")
+    if topic_id is None:
+        if known is not None:
+            raise TopicRecreatedError(
+                f"Kafka reports no ID for topic {topic!r}, and the checkpoint in {checkpoint_dir} was read "
+                f"from a topic with ID {known}: nothing shows that this is the same topic (another "
+                "broker, or one that keeps no topic IDs). Resuming at the old topic's offsets could skip "
+                f"this topic's first messages. To count this topic, {RESET_ADVICE}."
+            )
+        return
     if known is None:
         claimed = {**recorded, "topic": topic, "topic_id": str(topic_id)}
         replace_file(marker, json.dumps(claimed, indent=2) + "\n")

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 PART_GLOB = "part-00000-*.json"
+FILE_MODE = 0o640  # (less what the umask takes away) every file the job writes: none world-readable
 
 # What a line-based reader (or a terminal) takes for a line end or a command, beyond what JSON
 # itself escapes (C0 controls): DEL, the C1 controls (U+0085 is a line end to some readers) and
@@ -52,7 +54,9 @@ def replace_file(target: Path, text: str) -> None:
         leftover.unlink()  # left by a writer that was killed mid-write; there is one writer per file
     # The temporary file is hidden and in the same folder, so the rename stays on one file system.
     temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-    with temporary.open("w", encoding="utf-8") as out:
+    # Not for every user of the machine: the tickets' counts, the rejected messages' previews.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with open(descriptor, "w", encoding="utf-8") as out:
         out.write(text)
         out.flush()
         os.fsync(out.fileno())
@@ -94,3 +98,17 @@ def export_rejects(
     target = quarantine_dir / f"batch-{batch_id:06d}.jsonl"
     replace_file(target, text)
     return target
+
+
+def prune_quarantine(quarantine_dir: Path, keep_days: int, now: float | None = None) -> list[Path]:
+    """Delete the quarantine files last written more than `keep_days` days ago; returns them."""
+    cutoff = (time.time() if now is None else now) - keep_days * 86400
+    pruned = []
+    for path in sorted(quarantine_dir.glob("batch-*.jsonl")):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                pruned.append(path)
+        except FileNotFoundError:  # pruned by another start meanwhile
+            continue
+    return pruned

@@ -20,16 +20,14 @@ conditions), never by searching the message text:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-from py4j.java_gateway import is_instance_of
-from pyspark import SparkContext
 from pyspark.errors import StreamingQueryException
 
 from tickets_job.checkpoint import RESET_ADVICE, IncompatibleCheckpointError, TopicRecreatedError
 from tickets_job.connector import ConnectorUnavailableError
 from tickets_job.deadletter import DeadLetterError
+from tickets_job.java_errors import Cause, causes
 from tickets_job.settings import Settings
 from tickets_job.sink import MissingCountsError
 from tickets_kafka.probe import diagnose, tls_mismatch
@@ -73,33 +71,9 @@ def refuse_tls_mismatch(settings: Settings) -> None:
 
 
 @dataclass(frozen=True)
-class Cause:
-    """One exception of the Java cause chain: its class, its own message, Spark's condition."""
-
-    java_class: str
-    message: str
-    condition: str | None = None
-    parameters: dict[str, str] | None = None
-
-
-@dataclass(frozen=True)
 class Failure:
     code: int
     message: str
-
-
-def causes(err: Exception | None) -> Iterator[Cause]:
-    """The Java exceptions behind `err`, outermost first: a failed query's, or one that a Spark
-    action in the sink raised (pyspark's own exceptions keep it as _origin, Py4J's as java_exception)."""
-    throwable = getattr(err, "_origin", None) or getattr(err, "java_exception", None)
-    seen = 0
-    while throwable is not None and seen < 50:
-        condition, parameters = None, None
-        if is_instance_of(SparkContext._gateway, throwable, "org.apache.spark.SparkThrowable"):
-            condition = throwable.getCondition()
-            parameters = dict(throwable.getMessageParameters() or {})
-        yield Cause(throwable.getClass().getName(), throwable.getMessage() or "", condition, parameters)
-        throwable, seen = throwable.getCause(), seen + 1
 
 
 def classify(err: StreamingQueryException, settings: Settings, sink_failure: Exception | None) -> Failure:

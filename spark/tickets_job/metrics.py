@@ -14,6 +14,9 @@
     tickets_last_batch_timestamp_seconds  gauge            when it was reported (Unix time)
     tickets_kafka_reachable               gauge            1 while a bootstrap server answers the job's
                                                            probe (every 5 s), else 0
+    tickets_state_bytes                   gauge    where   the deduplication state's size after the last
+                                                           batch: where="disk" (RocksDB's files in the
+                                                           checkpoint's working copy) or "memory"
 
 The counters start at zero with the process (Prometheus' rate() and increase() handle the restarts);
 the gauges are the checkpoint's figures, the same after a restart. The process's own figures
@@ -60,6 +63,9 @@ class JobMetrics:
         )
         self.batch_time = gauge("tickets_last_batch_timestamp_seconds", "When the last batch was reported")
         self.reachable = gauge("tickets_kafka_reachable", "1 while a bootstrap server answers the probe")
+        self.state = gauge(
+            "tickets_state_bytes", "The deduplication state's size after the last batch", "where"
+        )
 
     def serve(self, port: int, address: str) -> bool:
         """Serve /metrics on `address`:`port`; a port taken is a warning (the job goes on)."""
@@ -73,6 +79,11 @@ class JobMetrics:
 
     def kafka_probed(self, reachable: bool) -> None:
         self.reachable.set(1 if reachable else 0)
+
+    def observe_state(self, sizes: Mapping[str, int]) -> None:
+        """The deduplication state's size by where it is kept ("disk", "memory")."""
+        for where, size in sizes.items():
+            self.state.labels(where).set(size)
 
     def observe(
         self,

@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ from pyspark.sql.streaming.listener import (
 
 from tickets_job.group import GroupCommitter, Offsets
 from tickets_job.metrics import JobMetrics
-from tickets_job.sink import BatchVerdicts
+from tickets_job.sink import BatchVerdicts, VerdictsHandover
 
 log = logging.getLogger(__name__)
 
@@ -139,15 +139,25 @@ def dropped_as_late(progress: StreamingQueryProgress) -> int:
     return sum(op.numRowsDroppedByWatermark for op in progress.stateOperators)
 
 
+def state_bytes(progress: StreamingQueryProgress) -> dict[str, int]:
+    """The deduplication state's size after this batch, summed over its partitions: on disk
+    (RocksDB's SST files) and in memory (Spark's figure). Row counting is off for speed
+    (tickets_job.session), so the state is watched by its bytes instead."""
+    return {
+        "disk": sum(int(op.customMetrics.get("rocksdbSstFileSize", 0)) for op in progress.stateOperators),
+        "memory": sum(op.memoryUsedBytes for op in progress.stateOperators),
+    }
+
+
 class ProgressLog(StreamingQueryListener):
-    """Logs each batch's progress from Spark's figures and the sink's verdicts (batch id ->
-    BatchVerdicts, taken out as they are reported); `query` names the job's query. With a
+    """Logs each batch's progress from Spark's figures and the sink's verdicts (handed over by the
+    sink, taken out as they are reported); `query` names the job's query. With a
     `committer` and `metrics`, each reported batch also goes to the consumer group and the metrics."""
 
     def __init__(
         self,
         query: str,
-        verdicts: MutableMapping[int, BatchVerdicts],
+        verdicts: VerdictsHandover,
         expected: int | None = None,
         progress_file: Path | None = None,
         committer: GroupCommitter | None = None,
@@ -173,9 +183,7 @@ class ProgressLog(StreamingQueryListener):
 
     def onQueryProgress(self, event: QueryProgressEvent) -> None:  # noqa: N802
         progress = event.progress
-        verdicts = self.verdicts.pop(progress.batchId, None)
-        for older in [batch for batch in self.verdicts if batch < progress.batchId]:
-            del self.verdicts[older]  # batches that ran again after a failure: never reported
+        verdicts = self.verdicts.take(progress.batchId)
         if progress.name != self.query or verdicts is None:
             return
         rows = progress.numInputRows
@@ -187,6 +195,7 @@ class ProgressLog(StreamingQueryListener):
         if self.metrics is not None:
             millis = progress.durationMs.get("triggerExecution", 0)
             self.metrics.observe(progress.batchId, rows, verdicts, duplicates, by_partition, millis)
+            self.metrics.observe_state(state_bytes(progress))
         rate = progress.processedRowsPerSecond
         log.info("%s", progress_line(progress.batchId, rows, verdicts, duplicates, rate, behind))
         if self.progress_file is not None:  # the event, and Spark's progress parsed, only for a reader

@@ -43,12 +43,19 @@ REDACTION = {
 QUIET_LOGGERS = ("org.apache.spark.sql.execution.streaming.runtime.ProcessingTimeExecutor",)
 
 
+EVERY_INTERFACE = "0.0.0.0"
+
+
 def driver_address(settings: Settings) -> dict[str, str]:
-    """Where executors on other machines reach a client-mode driver; empty when Spark may choose."""
-    conf = {}
+    """Where the driver listens (SPARK_BIND_ADDRESS, loopback by default) and where executors on
+    other machines reach a client-mode driver (SPARK_DRIVER_HOST: it then listens on every
+    interface, since the name it is reached at resolves to another one)."""
     if settings.driver_host is not None:
-        conf["spark.driver.host"] = settings.driver_host
-        conf["spark.driver.bindAddress"] = "0.0.0.0"  # the advertised name resolves to another interface
+        conf = {"spark.driver.host": settings.driver_host, "spark.driver.bindAddress": EVERY_INTERFACE}
+    else:
+        conf = {"spark.driver.bindAddress": settings.bind_address}
+        if settings.bind_address != EVERY_INTERFACE:
+            conf["spark.driver.host"] = settings.bind_address
     if settings.driver_port is not None:
         conf["spark.driver.port"] = str(settings.driver_port)
     if settings.block_manager_port is not None:
@@ -79,6 +86,9 @@ def create_session(settings: Settings, archive: ClassArchive | None = None) -> S
         # JVM's command line (--conf), where `ps` shows it to any user: the cluster's secret is not.
         properties = shlex.quote(str(settings.properties_file.resolve()))
         os.environ["PYSPARK_SUBMIT_ARGS"] = f"--properties-file {properties} pyspark-shell"
+    if settings.driver_host is None and settings.bind_address != EVERY_INTERFACE:
+        # Read as the driver's JVM starts: its UI binds there (Spark's WebUI takes no setting).
+        os.environ["SPARK_LOCAL_IP"] = settings.bind_address
     builder = SparkSession.builder.appName("client-tickets").master(settings.master)
     if archive is not None:
         builder = builder.config("spark.driver.extraJavaOptions", archive.java_options())
@@ -120,11 +130,19 @@ def quiet_loggers(spark: SparkSession, names: Iterable[str]) -> None:
         log4j.core.config.Configurator.setLevel(name, log4j.Level.ERROR)
 
 
+MAX_POLL_RECORDS = 100
+
+
+def kafka_options(settings: Settings) -> dict[str, str]:
+    """Where Kafka is and how the job logs in, as the options of Spark's Kafka source and sink."""
+    return {"kafka.bootstrap.servers": settings.bootstrap_servers, **settings.security.spark_kafka_options()}
+
+
 def read_kafka(spark: SparkSession, settings: Settings) -> DataFrame:
     """The topic from its first offset, at most MAX_OFFSETS_PER_TRIGGER records per micro-batch."""
     return (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.bootstrap_servers)
+        .options(**kafka_options(settings))
         .option("subscribe", settings.topic)
         .option("startingOffsets", "earliest")
         .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
@@ -132,7 +150,10 @@ def read_kafka(spark: SparkSession, settings: Settings) -> DataFrame:
         # and its offsets are refused meanwhile ("does not host this topic-partition"): asked again
         # each second for 10 s instead of Spark's 3.
         .option("fetchOffset.numRetries", "10")
-        .options(**settings.security.spark_kafka_options())
+        # The Kafka client hands over a poll's records decompressed, and a compressed record of a
+        # few kilobytes can inflate to megabytes: at most this many records are held at once per
+        # task (Kafka's default, 500, let 1,200 compressed 1 MB messages exhaust a 1 GiB driver).
+        .option("kafka.max.poll.records", str(MAX_POLL_RECORDS))
         .load()
     )
     # (key, value, topic, partition, offset, timestamp, timestampType)

@@ -27,6 +27,7 @@ JVM_MEMORY_IS = "a memory size such as '1g' or '512m'"
 class Settings(ClientSettings):
     output_dir: Path = setting("OUTPUT_DIR", Env.path, Path("data/output/client_tickets"))
     quarantine_dir: Path = setting("QUARANTINE_DIR", Env.path, Path("data/output/quarantine"))
+    quarantine_retention_days: int = setting("QUARANTINE_RETENTION_DAYS", Env.whole, 30, minimum=1)
     checkpoint_dir: Path = setting("CHECKPOINT_DIR", Env.path, Path("data/checkpoints/client_tickets"))
     # The time checks need a horizon well beyond the clock skew they allow (tickets_job.transforms).
     dedup_horizon_minutes: int = setting(
@@ -57,6 +58,9 @@ class Settings(ClientSettings):
     dlq_topic: str | None = setting("DLQ_TOPIC", Env.name_or_off, DLQ_OF_TOPIC)
     metrics_port: int | None = setting("METRICS_PORT", Env.port_or_off, 9180)
     metrics_bind: str = setting("METRICS_BIND", Env.text, "127.0.0.1")
+    # The interface the driver listens on (its UI, RPC and block-manager ports): loopback, unless a
+    # container publishes them (0.0.0.0) or executors on other machines must reach the driver.
+    bind_address: str = setting("SPARK_BIND_ADDRESS", Env.text, "127.0.0.1")
     driver_host: str | None = setting("SPARK_DRIVER_HOST", Env.text)
     driver_port: int | None = setting("SPARK_DRIVER_PORT", Env.port)
     block_manager_port: int | None = setting("SPARK_BLOCK_MANAGER_PORT", Env.port)
@@ -64,3 +68,9 @@ class Settings(ClientSettings):
     def __post_init__(self) -> None:
         if self.dlq_topic is not None:
             object.__setattr__(self, "dlq_topic", self.dlq_topic.replace("{topic}", self.topic))
+
+    def conflicts(self) -> list[str]:
+        if self.dlq_topic == self.topic:
+            # Each rejected message would be read again, rejected again and written again, forever.
+            return [f"DLQ_TOPIC={self.dlq_topic!r} is KAFKA_TOPIC itself: name another topic, or set off"]
+        return []

@@ -2,17 +2,18 @@
 
 Spark hands the sink the rows that came out of the deduplication operator for one micro-batch:
 the first copy of each new ticket and every rejected message (see transforms.first_copies). Both
-outputs come from one action over the batch (transforms.verdicts: each rejected message collected,
-the new tickets counted by type as observed metrics of the same action), so the batch, and with it
-the deduplication state, is computed once. (The Spark documentation's way to feed several outputs
-from one stream, persisting the batch and reading it twice, measured slower here: a median
-addBatch of 676 ms against 575 ms per batch of ~150 tickets at 200 tickets/s, two Spark jobs and a
-cache per batch against one. Counting with a groupBy in the same action costs a shuffle and a
-stage more than observing the counts: docs/PERFORMANCE.md.)
+files come from one action over the batch (transforms.verdicts: each rejected message's quarantine
+row collected, bounded in size, the new tickets counted by type as observed metrics of the same
+action), so the batch, and with it the deduplication state, is computed once. (Persisting the
+batch and reading it twice, the Spark documentation's way to feed several outputs, and counting
+with a groupBy measured slower: docs/PERFORMANCE.md.)
 
-With a dead-letter topic (tickets_job.deadletter), the batch's rejected messages are written there
-first, byte for byte, and acknowledged before any file is written: a batch whose dead letters
-cannot be written counts nothing.
+With a dead-letter topic (tickets_job.deadletter), a batch that rejected messages writes them
+there by a second Spark job, which reads them again from Kafka by position and writes them with
+Spark's Kafka sink on the executors, and they are acknowledged before any file is written: a batch
+whose dead letters cannot be written counts nothing, and the messages' bytes never reach the
+driver, which holds a batch's quarantine rows only (at most MAX_OFFSETS_PER_TRIGGER of them, each
+bounded: transforms.quarantine_row).
 
 Idempotent per batch id, because Spark runs a batch again after a crash (same id, same offsets,
 same timestamp, same state):
@@ -28,9 +29,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +40,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, Observation
 
 from tickets_job.deadletter import DeadLetters
-from tickets_job.export import export_counts, export_rejects, printable, replace_file
+from tickets_job.export import export_counts, export_rejects, printable, prune_quarantine, replace_file
 from tickets_job.topic_identity import TopicIdentity
 from tickets_job.transforms import verdicts
 
@@ -79,10 +81,6 @@ class RunningCounts:
                 old.unlink()
 
 
-# The message's own bytes go to the dead-letter topic; the quarantine file keeps the rest.
-MESSAGE_BYTES = ("key", "value")
-
-
 def reason_kind(reason: str) -> str:
     """A quarantine reason without the value it quotes: "unknown type 'X'" -> "unknown type"."""
     return reason.split(" '", 1)[0]
@@ -98,6 +96,37 @@ class BatchVerdicts:
     counts: dict[str, int] = field(default_factory=dict)  # by type, since the checkpoint began
     reasons: dict[str, int] = field(default_factory=dict)  # this batch's rejects by reason_kind
     steps_ms: dict[str, float] = field(default_factory=dict)  # the sink's time by step (Stopwatch)
+
+
+class VerdictsHandover:
+    """Each micro-batch's verdicts from the sink, which runs on Spark's foreachBatch thread, to the
+    progress listener, which runs on Spark's listener thread: both sides go through one lock."""
+
+    def __init__(self, waiting: Mapping[int, BatchVerdicts] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[int, BatchVerdicts] = dict(waiting or {})
+
+    def put(self, batch_id: int, verdicts: BatchVerdicts) -> None:
+        with self._lock:
+            self._waiting[batch_id] = verdicts
+
+    def take(self, batch_id: int) -> BatchVerdicts | None:
+        """The verdicts of `batch_id`, handed over once; those of earlier batches, which ran again
+        after a failure and were never reported, are dropped."""
+        with self._lock:
+            verdicts = self._waiting.pop(batch_id, None)
+            for older in [batch for batch in self._waiting if batch < batch_id]:
+                del self._waiting[older]
+            return verdicts
+
+    def __getitem__(self, batch_id: int) -> BatchVerdicts:
+        """The verdicts of `batch_id` still waiting (KeyError when none), left in place."""
+        with self._lock:
+            return self._waiting[batch_id]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._waiting)
 
 
 class Stopwatch:
@@ -125,14 +154,19 @@ class VerdictSink:
         counts_dir: Path,
         dead_letters: DeadLetters | None = None,
         topic_identity: TopicIdentity | None = None,
+        quarantine_days: int | None = None,
     ) -> None:
         self.output_dir = output_dir
+        # Quarantine files older than this are deleted at the first batch and whenever a batch
+        # writes one (None: kept for ever).
+        self.quarantine_days = quarantine_days
+        self.pruned_since_start = False
         self.topic_identity = topic_identity
         self.dead_letters = dead_letters
         self.quarantine_dir = quarantine_dir
         self.counts = RunningCounts(counts_dir)
-        # batch id -> its verdicts, until the progress reports them
-        self.verdicts: dict[int, BatchVerdicts] = {}
+        # each batch's verdicts, until the progress reports them
+        self.verdicts = VerdictsHandover()
         # What made a batch fail, for the exit code (tickets_job.failures): Spark hands the query
         # only a Py4J error that carries the Python traceback as text.
         self.failure: Exception | None = None
@@ -157,27 +191,30 @@ class VerdictSink:
         counts = self.counts.before(batch_id)
         for ticket_type, count in new.items():
             counts[ticket_type] = counts.get(ticket_type, 0) + count
-        if self.dead_letters is not None:
+        if self.dead_letters is not None and rejects:
             with clock.step("dead_letters"):
-                self.dead_letters.send(batch_id, rejects)
+                self.dead_letters.write(batch.sparkSession, rejects, batch_id)
         with clock.step("quarantine"):
-            export_rejects(
-                self.quarantine_dir,
-                batch_id,
-                [{name: v for name, v in reject.items() if name not in MESSAGE_BYTES} for reject in rejects],
-            )
+            export_rejects(self.quarantine_dir, batch_id, rejects)
+            if self.quarantine_days is not None and (rejects or not self.pruned_since_start):
+                for old in prune_quarantine(self.quarantine_dir, self.quarantine_days):
+                    log.info("deleted %s: older than %d days", old, self.quarantine_days)
+                self.pruned_since_start = True
         with clock.step("counts"):
             self.counts.save(batch_id, counts)
         with clock.step("part"):
             export_counts(self.output_dir, counts.items())
 
-        self.verdicts[batch_id] = BatchVerdicts(
-            counted=sum(new.values()),
-            quarantined=len(rejects),
-            total=sum(counts.values()),
-            counts=counts,
-            reasons=dict(Counter(reason_kind(reject["reason"]) for reject in rejects)),
-            steps_ms=clock.steps_ms,
+        self.verdicts.put(
+            batch_id,
+            BatchVerdicts(
+                counted=sum(new.values()),
+                quarantined=len(rejects),
+                total=sum(counts.values()),
+                counts=counts,
+                reasons=dict(Counter(reason_kind(reject["reason"]) for reject in rejects)),
+                steps_ms=clock.steps_ms,
+            ),
         )
         for row in rejects[:5]:  # the reason quotes the message: its control characters escaped
             reason = printable(row["reason"])

@@ -10,7 +10,8 @@ the job with exit code 3 and the reset command.
 The check runs at the first micro-batch rather than before the query starts: the job starts
 whether Kafka is reachable or not (it waits for it), and Spark has just reached the topic when a
 batch begins. A broker that reports no ID (all zeros: older than 2.8, or a Kafka-compatible broker
-without IDs) leaves only Spark's own check of the position, which the log says once.
+without IDs) leaves only Spark's own check of the position, which the log says once; it is refused
+(exit 3) when the checkpoint recorded an ID, since nothing then shows that the topic is the same.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class TopicIdentity:
         if self.checked:
             return
         found = topic_id(self.settings)
+        claim_topic(self.settings.checkpoint_dir, self.settings.topic, None if found == NO_ID else found)
         if found == NO_ID:
             log.warning(
                 "Kafka at %s reports no ID for topic %r: a topic deleted and created again is caught "
@@ -61,6 +63,4 @@ class TopicIdentity:
                 self.settings.bootstrap_servers,
                 self.settings.topic,
             )
-        else:
-            claim_topic(self.settings.checkpoint_dir, self.settings.topic, found)
         self.checked = True

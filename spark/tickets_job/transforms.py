@@ -139,7 +139,10 @@ def parse_tickets(
 
 
 def quarantine_row() -> Column:
-    """A rejected message as the quarantine file keeps it (a struct)."""
+    """A rejected message as the quarantine file keeps it (a struct): bounded whatever the message
+    (a preview of RAW_PREVIEW_CHARS characters, a reason that quotes at most QUOTED_CHARS), since
+    the sink collects these rows to the driver. The message's own bytes never come this way: the
+    dead-letter topic reads them again from Kafka, on the executors (tickets_job.deadletter)."""
     return F.struct(
         F.col("reject_reason").alias("reason"),
         F.col("topic"),
@@ -147,8 +150,6 @@ def quarantine_row() -> Column:
         F.col("offset"),
         F.col("value_bytes"),
         F.col("raw"),
-        F.col("key"),  # the message's own key and value, byte for byte, for the dead-letter topic
-        F.col("value"),
     )
 
 
@@ -159,10 +160,9 @@ def first_copies(parsed: DataFrame, horizon_minutes: int) -> DataFrame:
     the horizon comes out. A rejected message is keyed by its own position (topic, partition,
     offset), which no other message has, and timed at the batch's moment (`read_at`): it always
     comes out, and its key is forgotten a horizon later like any other.
-    Only what the verdicts need goes through the operator's shuffle (`raw`, `key` and `value` only
-    for rejected rows; the operator's state keeps only the deduplication keys).
-    Shape: (ticket_id, type, created_at, reject_reason, topic, partition, offset, value_bytes, raw,
-    key, value).
+    Only what the verdicts need goes through the operator's shuffle (`raw` only for rejected rows,
+    never a message's whole value; the operator's state keeps only the deduplication keys).
+    Shape: (ticket_id, type, created_at, reject_reason, topic, partition, offset, value_bytes, raw).
     """
     valid = F.col("reject_reason").isNull()
     keyed = parsed.select(
@@ -175,8 +175,6 @@ def first_copies(parsed: DataFrame, horizon_minutes: int) -> DataFrame:
         "offset",
         "value_bytes",
         F.when(~valid, F.col("raw")).alias("raw"),
-        F.when(~valid, F.col("key")).alias("key"),
-        F.when(~valid, F.col("value")).alias("value"),
         F.when(valid, F.col("ticket_id")).alias("_counted_id"),
         F.when(~valid, F.struct("topic", "partition", "offset")).alias("_rejected_at"),
         F.when(valid, F.col("created_at")).otherwise(F.col("read_at")).alias("_event_time"),

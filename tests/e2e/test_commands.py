@@ -22,6 +22,7 @@ from tests.harness import (
     ROOT,
     Broker,
     Job,
+    StepError,
     expected_counts,
     job_env,
     produce,
@@ -199,6 +200,28 @@ def test_the_stacks_scripts_wait_for_a_daemon_whose_java_has_not_started_yet(
             assert f"ready: {cluster.master} with 1 workers" in said, said
         finally:
             cluster.down()
+
+
+# A `java` that refuses a Java argument file (the storage tool's, which holds the SCRAM passwords)
+# and runs every other command as the real one does.
+REFUSING_JAVA = """#!/bin/bash
+for argument in "$@"; do case $argument in @*) echo "refusing $argument" >&2; exit 1 ;; esac; done
+exec {java} "$@"
+"""
+
+
+def test_the_storage_tools_argument_file_is_removed_when_the_tool_fails(broker, tmp_path, monkeypatch):
+    """The file holds every user's password: it was left behind when the format failed."""
+    shim = tmp_path / "bin" / "java"
+    shim.parent.mkdir()
+    shim.write_text(REFUSING_JAVA.format(java=shutil.which("java")))
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}:{os.environ['PATH']}")
+    failing = Broker(port=broker.port + 6, state_dir=tmp_path / "kafka")
+    with pytest.raises(StepError, match=r"kafka.sh up failed"):
+        failing.kafka_sh("up", timeout=120)
+    assert (tmp_path / "kafka" / "node-1" / "server.properties").is_file()  # it got as far as the format
+    assert list((tmp_path / "kafka").rglob("format.args")) == []
 
 
 def recreate(broker, topic: str) -> None:

@@ -95,10 +95,11 @@ def test_prometheus_scrapes_the_job_and_every_dashboard_query_has_data(broker, t
     assert job.stop() == 0
 
 
-def test_promtool_accepts_the_stacks_prometheus_config():
+def test_promtool_accepts_the_stacks_prometheus_config_and_its_alerts():
     promtool = ["promtool", "check", "config", str(STACK_CONFIG)]
     checked = subprocess.run(promtool, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 1 rules found" in checked.stdout + checked.stderr  # alerts.yml, read through the config
 
 
 def test_a_missing_dead_letter_topic_stops_the_job_with_exit_2(broker: Broker, workdir):

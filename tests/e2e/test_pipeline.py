@@ -5,12 +5,16 @@ The ledger is the producer's set of acknowledged ids; the exported counts must e
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import subprocess
 from collections import Counter
 
 import pytest
 
 from tests.harness import PART_GLOB, Job, console_consume, expected_counts, job_env, produce, read_counts
+from tickets_local.process import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +41,39 @@ def test_exported_counts_equal_the_ledger_in_the_documented_format(broker, topic
     assert len(batches) >= 4, "MAX_OFFSETS_PER_TRIGGER=50 should spread 200 tickets over several batches"
     assert all(int(batch["rows"]) <= 50 for batch in batches)
     assert int(batches[-1]["total"]) == 200
+
+
+def listening(process_group: int) -> set[str]:
+    """The local addresses (host:port) of every TCP socket that a process of the group listens on,
+    as `ss` lists them."""
+    found = set()
+    for line in subprocess.run(
+        ["ss", "-ltnpH"], capture_output=True, text=True, check=True
+    ).stdout.splitlines():
+        fields = line.split()
+        for pid in map(int, re.findall(r"pid=(\d+)", line)):
+            with contextlib.suppress(OSError):  # ended meanwhile
+                if os.getpgid(pid) == process_group:
+                    found.add(fields[3])
+    return found
+
+
+def test_the_job_listens_on_loopback_only(broker, topic, workdir):
+    """Its Spark UI, the driver's RPC and block-manager ports, the metrics, Py4J: all on 127.0.0.1
+    by default (the UI took 0.0.0.0 and the RPC ports the machine's LAN address, unauthenticated)."""
+    env = job_env(broker, topic, workdir, METRICS_PORT=str(free_port()), SPARK_UI_PORT=str(free_port()))
+    job = Job(env, workdir / "job.log").start()
+    produce(broker, topic, 10, seed=451)
+    job.wait_for_total(10)
+    addresses = listening(job.process.pid)  # the job runs in a session of its own
+    assert job.stop() == 0
+    ports = {address.rsplit(":", 1)[1] for address in addresses}
+    assert {env["METRICS_PORT"], env["SPARK_UI_PORT"]} <= ports, addresses
+    assert len(addresses) >= 4, addresses  # and the RPC, block-manager and Py4J ports
+    assert all(address.rsplit(":", 1)[0] in LOOPBACK for address in addresses), addresses
+
+
+LOOPBACK = {"127.0.0.1", "[::1]", "[::ffff:127.0.0.1]"}
 
 
 def test_bounded_mode_drains_the_topic_and_exits(broker, topic, workdir):

@@ -39,6 +39,7 @@ from tests.harness import (
     wait_until,
 )
 from tests.reliability_report import Outcome, write_report
+from tickets_job.export import printable
 from tickets_producer.settings import Settings
 from tickets_producer.tickets import encode_ticket, generate_tickets, iso_utc, utc_now
 
@@ -268,14 +269,18 @@ def test_5_malformed_input_is_quarantined_and_valid_tickets_counted(broker, topi
     assert not any(line.endswith("1000000/1000000 tickets counted") for line in job.log().splitlines())
     assert sum(int(b["quarantined"]) for b in job.batches()) == len(MALFORMED)
 
-    # The dead-letter topic holds each rejected message, byte for byte, with its reason and origin.
+    # The dead-letter topic holds each rejected message, byte for byte, with its reason and origin
+    # (a null value as an empty one that says so: a null record would be a tombstone).
     dead_letters = {record.key: record for record in read_records(broker, f"{topic}.dlq")}
     assert len(dead_letters) == len(MALFORMED)
     for (name, _, reason), value, (partition, offset) in zip(MALFORMED, values, places[:-1], strict=True):
         record = dead_letters[f"{topic}-{partition}-{offset}".encode()]
-        assert record.value == value, name
+        assert record.value == (b"" if value is None else value), name
         headers = {key: header.decode() for key, header in record.headers}
-        assert reason in headers["dlq.reason"], (name, headers)
+        assert headers.get("dlq.value_null") == ("true" if value is None else None), name
+        assert headers["dlq.value_bytes"] == str(len(value or b"")) and "dlq.truncated" not in headers, name
+        assert not any(char in headers["dlq.reason"] for char in "\x1b\n\u2028\u2029\x85\x9b"), name
+        assert printable(reason) in headers["dlq.reason"], (name, headers)  # escaped as in the quarantine
         assert (headers["dlq.topic"], headers["dlq.partition"], headers["dlq.offset"]) == (
             topic,
             str(partition),
@@ -429,3 +434,76 @@ def test_11_large_and_rate_limited_producer_runs_are_all_accepted(broker, topic,
     assert job.wait(timeout=900) == 0
     assert not (workdir / "quarantine").exists() or not any((workdir / "quarantine").iterdir())
     check("11. 1,000,000 tickets at full speed, then 20,000 at 2,000/s", job, {**ledger, **paced_ledger})
+
+
+def dead_letters_by_place(broker: Broker, topic: str) -> dict[tuple[int, int], list]:
+    """(partition, offset) of the rejected message -> its records in the dead-letter topic."""
+    found: dict[tuple[int, int], list] = {}
+    for record in read_records(broker, f"{topic}.dlq", timeout=300):
+        headers = dict(record.headers)
+        found.setdefault((int(headers["dlq.partition"]), int(headers["dlq.offset"])), []).append(record)
+    return found
+
+
+def test_15_a_record_that_inflates_to_3_mb_is_dead_lettered_cut_and_the_job_goes_on(broker, topic, workdir):
+    """3,000,000 bytes of `x`, gzipped to ~3 KB, between good tickets: the dead-letter topic takes
+    records up to 2 MiB, so the whole value could never be written there (the job stopped for good
+    on it, at every restart). It is quarantined, dead-lettered cut to 1,000,000 bytes with headers
+    that say so, and every ticket around it is counted."""
+    job = Job(job_env(broker, topic, workdir), workdir / "job.log").start()
+    ledger = produce(broker, topic, 100, seed=2501)
+    [place] = produce_raw(broker, topic, [b"x" * 3_000_000], compression="gzip")
+    ledger |= produce(broker, topic, 100, seed=2502)
+    job.wait_for_total(len(ledger))
+    wait_until(lambda: read_quarantine(workdir / "quarantine"), 60, "the quarantine")
+    assert job.stop() == 0
+
+    [row] = read_quarantine(workdir / "quarantine")
+    assert ((row["partition"], row["offset"]), row["value_bytes"]) == (place, 3_000_000)
+    [record] = dead_letters_by_place(broker, topic)[place]
+    headers = {key: value.decode() for key, value in record.headers}
+    assert record.value == b"x" * 1_000_000
+    assert (headers["dlq.value_bytes"], headers["dlq.truncated"]) == ("3000000", "value")
+    check("15a. a record inflating to 3,000,000 bytes between good tickets", job, ledger, quarantined=1)
+
+
+def poison(index: int) -> bytes:
+    """The rejected message number `index` of test 15b: 1,000,000 bytes, most of them `x`."""
+    return f"{index:06d}".encode() + b"x" * 999_994
+
+
+def kcat_values(broker: Broker, topic: str) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) of every record of `topic`, read by kcat (an independent client, and quick with
+    records of a megabyte) as they stream in: values without a newline only."""
+    command = ["kcat", "-C", "-b", broker.bootstrap, "-t", topic, "-o", "beginning", "-e", "-q"]
+    with subprocess.Popen([*command, "-f", "%k\n%s\n"], stdout=subprocess.PIPE) as kcat:
+        assert kcat.stdout is not None
+        while key := kcat.stdout.readline():
+            yield key.rstrip(b"\n"), kcat.stdout.readline().rstrip(b"\n")
+    assert kcat.returncode == 0
+
+
+def test_15_a_batch_of_1200_compressed_1_mb_rejects_at_the_defaults(broker, topic, workdir):
+    """1,200 rejected messages of 1,000,000 bytes each (compressed, ~1 KB each on the wire) in one
+    micro-batch at the job's defaults (a 1 GiB driver, 200,000 offsets a batch): 1.2 GB that the
+    driver held whole when it wrote the dead letters itself, and 500 of them at once in a poll of
+    Kafka's client. The bounded run ends with exit 0, every ticket counted, every reject
+    quarantined and in the dead-letter topic once, byte for byte."""
+    env = job_env(broker, topic, workdir)
+    ledger = produce(broker, topic, 100, seed=2601)
+    places = produce_raw(broker, topic, (poison(index) for index in range(1200)), compression="gzip")
+    ledger |= produce(broker, topic, 100, seed=2602)
+    job = Job(env, workdir / "job.log").start("--bounded")
+    assert job.wait(timeout=900) == 0, job.log()[-3000:]
+
+    assert len(job.batches()) == 1, "one micro-batch for the whole topic"
+    quarantined = {(row["partition"], row["offset"]): row for row in read_quarantine(workdir / "quarantine")}
+    assert quarantined.keys() == set(places)
+    assert {row["value_bytes"] for row in quarantined.values()} == {1_000_000}
+    index_of = {f"{topic}-{partition}-{offset}".encode(): i for i, (partition, offset) in enumerate(places)}
+    seen = []
+    for key, value in kcat_values(broker, f"{topic}.dlq"):
+        seen.append(key)
+        assert value == poison(index_of[key]), key
+    assert sorted(seen) == sorted(index_of)  # each once
+    check("15b. 1,200 compressed 1,000,000-byte rejects in one micro-batch", job, ledger, quarantined=1200)

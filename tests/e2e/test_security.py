@@ -280,7 +280,7 @@ def test_6_a_dead_letter_topic_the_job_may_not_write_stops_it_before_counting(se
     errors = [line for line in job.log().splitlines() if " ERROR tickets_job.app" in line]
     assert len(errors) == 1, errors
     assert f"the dead-letter topic '{secured.topic}.nowrite' did not take micro-batch 0's" in errors[0]
-    assert "TopicAuthorizationFailedError" in errors[0]
+    assert "TopicAuthorizationException" in errors[0]
     assert "nothing of that micro-batch was counted" in errors[0]
     assert job.counts() == {}
 
@@ -430,6 +430,19 @@ def test_11_scram_users_sets_a_password_from_a_file_and_kafka_takes_the_login(se
     )
     assert not_allowed.returncode == 2
     assert "Kafka refused to set the password of user 'tickets-new'" in not_allowed.stderr
+
+
+def test_11_the_job_and_the_producer_log_at_debug(secured, tmp_path):
+    """The job (whose topic-identity check and dead-letter check make kafka-python clients, which
+    log their whole configuration at DEBUG) and the producer at LOG_LEVEL=DEBUG: their logs are
+    left for test_12 to search."""
+    env = secured.client_env("tickets-producer", TICKET_COUNT="10", LOG_LEVEL="DEBUG")
+    code, log, _ = produce(env, tmp_path)
+    assert code == 0, log[-3000:]
+    job, code, _ = bounded_job(secured, "tickets-job", tmp_path, LOG_LEVEL="DEBUG")
+    assert code == 0, job.log()[-3000:]
+    assert " DEBUG tickets_producer.app: settings: " in log
+    assert " DEBUG tickets_job.app: settings: " in job.log()
 
 
 def test_12_no_password_shows_in_any_log_or_output(secured, tmp_path_factory):

@@ -74,3 +74,14 @@ def test_certificates_are_kept_until_the_last_30_days_then_made_again(tmp_path):
     second_ca = (tmp_path / "ca.pem").read_text()
     certs(tmp_path, "--renew")  # at once, whatever is left
     assert (tmp_path / "ca.pem").read_text() != second_ca
+
+
+def test_the_folder_and_the_keys_are_the_users_alone(tmp_path):
+    old = os.umask(0o022)  # the usual umask, under which a plain mkdir makes a folder anyone may list
+    try:
+        certs(tmp_path / "tls")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "tls").stat().st_mode & 0o077 == 0
+    keys = [path for path in (tmp_path / "tls").iterdir() if b"PRIVATE KEY" in path.read_bytes()]
+    assert keys and all(path.stat().st_mode & 0o077 == 0 for path in keys)

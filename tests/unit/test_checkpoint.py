@@ -96,3 +96,17 @@ def test_the_topic_is_looked_up_once_per_start_and_a_broker_without_ids_is_said_
     monkeypatch.setattr(topic_identity, "topic_id", Reported(uuid.uuid4()))
     with pytest.raises(TopicRecreatedError):
         TopicIdentity(settings).check()
+
+
+def test_a_broker_without_ids_is_refused_once_the_checkpoint_recorded_one(tmp_path, monkeypatch):
+    """A start on a broker that reports no ID, after one that did: nothing shows that the topic is
+    the same, so the start is refused rather than resumed at the old offsets."""
+    settings = JobSettings(checkpoint_dir=tmp_path)
+    claim_checkpoint(tmp_path)
+    recorded = uuid.uuid4()
+    monkeypatch.setattr(topic_identity, "topic_id", Reported(recorded))
+    TopicIdentity(settings).check()
+    monkeypatch.setattr(topic_identity, "topic_id", Reported(NO_ID))
+    with pytest.raises(TopicRecreatedError, match=rf"reports no ID .* a topic with ID {recorded}") as error:
+        TopicIdentity(settings).check()
+    assert "make clean" in str(error.value)

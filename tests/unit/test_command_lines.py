@@ -53,10 +53,12 @@ JOB_ONLY = [
     ("MAX_OFFSETS_PER_TRIGGER", "²", "is not a whole number"),  # str.isdigit() is true, int() fails
     ("TRIGGER_INTERVAL", "banana", "is not a Spark interval"),
     ("SPARK_DRIVER_MEMORY", "lots", "is not a memory size"),
+    ("DLQ_TOPIC", "client_tickets", "is KAFKA_TOPIC itself"),
 ]
 BOTH = [
     ("KAFKA_TOPIC", "a,b", "is not one Kafka topic's name"),
     ("KAFKA_SSL_CAFILE", "{der}", "is not a PEM file holding a certificate"),
+    ("KAFKA_SSL_CAFILE", "{with_key}", "holds a private key as well"),
     ("KAFKA_SASL_PASSWORD_FILE", "{bom}", "starts with a byte-order mark"),
     ("KAFKA_SASL_PASSWORD_FILE", "{ls}", "holds a line separator (U+2028)"),
     ("KAFKA_SASL_PASSWORD_FILE", SECRET, "cannot be read"),  # the password in the wrong variable
@@ -68,15 +70,27 @@ BAD_SETTINGS = [("tickets_job", *case) for case in JOB_ONLY + BOTH] + [
 
 @pytest.fixture
 def bad_files(tmp_path):
-    """A CA certificate in DER, and password files with a byte-order mark and a U+2028."""
+    """A CA certificate in DER, one in PEM followed by its private key, and password files with a
+    byte-order mark and a U+2028."""
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=ca",
          "-keyout", str(tmp_path / "ca.key"), "-outform", "der", "-out", str(tmp_path / "ca.der")],
         check=True, capture_output=True,
     )  # fmt: skip
+    pem = subprocess.run(
+        ["openssl", "x509", "-inform", "der", "-in", str(tmp_path / "ca.der")],
+        check=True,
+        capture_output=True,
+    ).stdout
+    (tmp_path / "with-key.pem").write_bytes(pem + (tmp_path / "ca.key").read_bytes())
     (tmp_path / "bom").write_text(f"\ufeff{SECRET}\n", "utf-8")
     (tmp_path / "ls").write_text(f"{SECRET}\u2028\n", "utf-8")
-    return {"der": tmp_path / "ca.der", "bom": tmp_path / "bom", "ls": tmp_path / "ls"}
+    return {
+        "der": tmp_path / "ca.der",
+        "with_key": tmp_path / "with-key.pem",
+        "bom": tmp_path / "bom",
+        "ls": tmp_path / "ls",
+    }
 
 
 @pytest.mark.parametrize(("program", "variable", "value", "why"), BAD_SETTINGS)

@@ -1,6 +1,8 @@
 """The exported part file: exact format and atomic replacement (tickets_job.export)."""
 
 import json
+import os
+import stat
 import threading
 
 from tests.harness import PART_GLOB
@@ -120,3 +122,14 @@ def test_quarantine_lines_and_log_values_escape_what_readers_take_for_line_ends(
     assert not any(char in content for char in "\x1b\x7f\x85\x9b\u2028\u2029")
     assert json.loads(content)["reason"] == f"unknown type '{hostile}'"  # the same text, escaped
     assert printable(hostile) == "a\\u000ab\\u001b[2Jc\\u007fd\\u0085e\\u009bf\\u2028g\\u2029h"
+
+
+def test_no_file_the_job_writes_is_readable_by_every_user(tmp_path):
+    old = os.umask(0o022)  # the usual umask, which leaves a plain open()'s files world-readable
+    try:
+        part = export_counts(tmp_path / "out", [("BILLING", 1)])
+        rejects = export_rejects(tmp_path / "quarantine", 0, [{"reason": "empty value"}])
+    finally:
+        os.umask(old)
+    for path in (part, rejects):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640, path

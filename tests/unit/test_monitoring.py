@@ -10,7 +10,7 @@ import yaml
 from prometheus_client import generate_latest
 
 from tests.stackfiles import MONITORING, MONITORING_FILE, ROOT, interpolate
-from tickets_job.deadletter import MAX_RECORD_BYTES, dead_letter_headers, dead_letter_key
+from tickets_job.deadletter import MAX_RECORD_BYTES, RETENTION_MS
 from tickets_job.metrics import JobMetrics
 from tickets_job.settings import Settings
 from tickets_job.sink import BatchVerdicts, reason_kind
@@ -33,7 +33,7 @@ def test_grafana_provisions_the_prometheus_the_dashboard_names():
     assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
     assert "prometheus" in MONITORING["services"]
     panels = DASHBOARD["panels"]
-    assert len({panel["id"] for panel in panels}) == len(panels) == 6
+    assert len({panel["id"] for panel in panels}) == len(panels) == 7
     for panel in panels:
         assert panel["datasource"]["uid"] == source["uid"], panel["title"]
         assert panel["targets"]
@@ -62,7 +62,12 @@ def test_the_dashboard_asks_only_for_metrics_that_exist():
             # without label matchers, ranges and grouping labels, what is left are names
             expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\bby\s*\([^)]*\)", " ", target["expr"])
             asked |= set(re.findall(r"[a-zA-Z_][\w]*", expr)) - {"sum", "rate", "up"}
-    assert {"tickets_counted", "tickets_quarantined_total", "tickets_offsets_behind"} <= asked
+    assert {
+        "tickets_counted",
+        "tickets_quarantined_total",
+        "tickets_offsets_behind",
+        "tickets_state_bytes",
+    } <= asked
     assert [name for name in asked if name not in own and not spark.fullmatch(name)] == []
 
 
@@ -83,14 +88,16 @@ def test_every_published_port_of_the_monitoring_form_is_on_localhost_and_each_im
 
 
 def test_the_dead_letter_topic_is_made_as_the_job_expects_it():
-    """Named <topic>.dlq, compacted, taking records of MAX_RECORD_BYTES, in both places it is made."""
+    """Named <topic>.dlq, compacted and deleted by age (RETENTION_MS), taking records of
+    MAX_RECORD_BYTES, in both places it is made."""
     assert Settings.from_env({"KAFKA_TOPIC": "abc"}).dlq_topic == "abc.dlq"
     kafka_sh = (ROOT / "local" / "kafka" / "kafka.sh").read_text()
     create_topic = (ROOT / "redpanda" / "create-topic.sh").read_text()
-    assert 'create_topic "$1.dlq" --config cleanup.policy=compact' in kafka_sh
-    assert "dlq=${DLQ_TOPIC:-$topic.dlq}" in create_topic and "cleanup.policy=compact" in create_topic
+    assert 'create_topic "$1.dlq" --config cleanup.policy=compact,delete' in kafka_sh
+    assert "dlq=${DLQ_TOPIC:-$topic.dlq}" in create_topic and "cleanup.policy=compact,delete" in create_topic
     for script in (kafka_sh, create_topic):
         assert f"max.message.bytes={MAX_RECORD_BYTES}" in script
+        assert f"retention.ms={RETENTION_MS}" in script
 
 
 def test_dead_letter_settings_turn_off_with_a_false_word():
@@ -102,20 +109,6 @@ def test_dead_letter_settings_turn_off_with_a_false_word():
         "client-tickets-spark",
         9180,
     )
-
-
-def test_a_dead_letter_carries_its_origin_and_its_own_key():
-    reject = {"reason": "unknown type 'X'", "topic": "t", "partition": 2, "offset": 7, "key": b"id-1"}
-    assert dead_letter_key(reject) == b"t-2-7"
-    assert dict(dead_letter_headers(reject, 5)) == {
-        "dlq.reason": b"unknown type 'X'",
-        "dlq.topic": b"t",
-        "dlq.partition": b"2",
-        "dlq.offset": b"7",
-        "dlq.batch": b"5",
-        "dlq.key": b"id-1",
-    }
-    assert "dlq.key" not in dict(dead_letter_headers({**reject, "key": None}, 5))
 
 
 def test_the_metrics_of_a_batch():
@@ -143,3 +136,14 @@ def test_the_docs_name_the_pinned_monitoring_images():
     ).read_text()
     for service in ("prometheus", "grafana"):
         assert f"`{interpolate(MONITORING_FILE['services'][service]['image'])}`" in docs, service
+
+
+def test_grafanas_admin_password_is_a_random_secret_that_make_up_monitoring_makes():
+    grafana = MONITORING_FILE["services"]["grafana"]
+    assert not any("PASSWORD" in key and not key.endswith("__FILE") for key in grafana["environment"])
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+    assert grafana["secrets"] == ["grafana_admin_password"]
+    made = MONITORING_FILE["secrets"]["grafana_admin_password"]["file"].removeprefix("./")
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(rf"^up-monitoring: {re.escape(made)} ", makefile, re.M)
+    assert "secrets/%_password:" in makefile and "/dev/urandom" in makefile

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from types import SimpleNamespace
 
 import pytest
+from prometheus_client import generate_latest
 
-from tickets_job.progress import BATCH_LINE, COUNTED_LINE, ProgressLog, progress_line, read_events
-from tickets_job.sink import BatchVerdicts
+from tickets_job.metrics import JobMetrics
+from tickets_job.progress import (
+    BATCH_LINE,
+    COUNTED_LINE,
+    ProgressLog,
+    progress_line,
+    read_events,
+    state_bytes,
+)
+from tickets_job.sink import BatchVerdicts, VerdictsHandover
 
 QUERY = "client_tickets"
 
@@ -18,7 +29,9 @@ def event(batch_id: int, rows: int, duplicates: int = 0, late: int = 0, behind: 
     """A query progress event as Spark sends it, with the deduplication operator's figures and the
     Kafka source's offsets (two partitions; `behind` records left beyond the batch in the second)."""
     operator = SimpleNamespace(
-        customMetrics={"numDroppedDuplicateRows": duplicates}, numRowsDroppedByWatermark=late
+        customMetrics={"numDroppedDuplicateRows": duplicates, "rocksdbSstFileSize": 4096 * batch_id},
+        numRowsDroppedByWatermark=late,
+        memoryUsedBytes=1000 + batch_id,
     )
     progress = SimpleNamespace(
         name=QUERY,
@@ -41,7 +54,9 @@ def event(batch_id: int, rows: int, duplicates: int = 0, late: int = 0, behind: 
 def replay(caplog: pytest.LogCaptureFixture, totals: list[int], expected: int | None = 200) -> list[str]:
     """Feed one progress event per total (batch 0, 1, ...) to a fresh ProgressLog, as a job
     process that starts and sees those totals would; returns the N/M lines it logged."""
-    verdicts = {batch_id: BatchVerdicts(50, 0, total) for batch_id, total in enumerate(totals)}
+    verdicts = VerdictsHandover(
+        {batch_id: BatchVerdicts(50, 0, total) for batch_id, total in enumerate(totals)}
+    )
     listener = ProgressLog(QUERY, verdicts, expected)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="tickets_job.progress"):
@@ -84,7 +99,9 @@ def test_the_batch_line_reads_back_with_its_exported_pattern():
 
 
 def test_verdicts_that_do_not_add_up_to_the_rows_read_are_an_error(caplog):
-    listener = ProgressLog(QUERY, {0: BatchVerdicts(40, 2, 40), 1: BatchVerdicts(10, 0, 50)})
+    listener = ProgressLog(
+        QUERY, VerdictsHandover({0: BatchVerdicts(40, 2, 40), 1: BatchVerdicts(10, 0, 50)})
+    )
     with caplog.at_level(logging.INFO, logger="tickets_job.progress"):
         listener.onQueryProgress(event(0, rows=45, duplicates=3))
         listener.onQueryProgress(event(1, rows=12, duplicates=0, late=2))
@@ -94,7 +111,7 @@ def test_verdicts_that_do_not_add_up_to_the_rows_read_are_an_error(caplog):
 
 def test_each_batch_is_an_event_in_the_progress_file(tmp_path):
     steps = {"collect": 250.5, "quarantine": 0.0, "counts": 1.2, "part": 0.9}
-    verdicts = {0: BatchVerdicts(5, 0, 5, steps_ms=steps), 1: BatchVerdicts(6, 1, 11)}
+    verdicts = VerdictsHandover({0: BatchVerdicts(5, 0, 5, steps_ms=steps), 1: BatchVerdicts(6, 1, 11)})
     listener = ProgressLog(QUERY, verdicts, progress_file=tmp_path / "progress.jsonl")
     listener.onQueryProgress(event(0, rows=5, behind=1234))
     listener.onQueryProgress(event(1, rows=9, duplicates=2))
@@ -133,14 +150,44 @@ def test_each_batch_is_an_event_in_the_progress_file(tmp_path):
 
 
 def test_the_verdicts_of_reported_batches_are_not_kept():
-    verdicts = {batch: BatchVerdicts(1, 0, batch + 1) for batch in range(3)}
+    verdicts = VerdictsHandover({batch: BatchVerdicts(1, 0, batch + 1) for batch in range(3)})
     listener = ProgressLog(QUERY, verdicts)
     listener.onQueryProgress(event(2, rows=1))  # batches 0 and 1 ran again and were never reported
-    assert verdicts == {}
+    assert len(verdicts) == 0
 
 
-def test_a_file_still_being_written_yields_only_its_whole_lines(tmp_path):
-    path = tmp_path / "progress.jsonl"
-    assert list(read_events(path)) == []
-    path.write_text('{"event": "started"}\n{"event": "ba')
-    assert list(read_events(path)) == [{"event": "started"}]
+def test_the_sink_and_the_listener_hand_batches_over_on_two_threads_at_once():
+    """The sink puts each batch's verdicts on Spark's foreachBatch thread while the listener takes
+    them on its own, up to 50 batches behind (a plain dict failed here: "dictionary changed size
+    during iteration")."""
+    handover = VerdictsHandover()
+    batches = 100_000
+    taken: list[int] = []
+    failures: list[BaseException] = []
+
+    def listen() -> None:
+        try:
+            while len(taken) < batches:
+                if handover.take(len(taken)) is not None:
+                    taken.append(len(taken))
+        except BaseException as err:
+            failures.append(err)
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    for batch in range(batches):
+        while len(handover) > 50 and listener.is_alive():
+            time.sleep(0)
+        handover.put(batch, BatchVerdicts(1, 0, batch + 1))
+    listener.join(timeout=120)
+    assert failures == [] and taken == list(range(batches))
+
+
+def test_the_state_size_goes_to_the_metrics_by_where_it_is_kept():
+    metrics = JobMetrics()
+    listener = ProgressLog(QUERY, VerdictsHandover({3: BatchVerdicts(1, 0, 1)}), metrics=metrics)
+    listener.onQueryProgress(event(3, rows=1))
+    assert state_bytes(event(3, rows=1).progress) == {"disk": 12288, "memory": 1003}
+    text = generate_latest(metrics.registry).decode()
+    assert 'tickets_state_bytes{where="disk"} 12288.0' in text
+    assert 'tickets_state_bytes{where="memory"} 1003.0' in text

@@ -109,9 +109,24 @@ def test_a_driver_for_executors_elsewhere_gets_its_address_and_ports():
         "spark.driver.port": "7078",
         "spark.blockManager.port": "7079",
     }
-    assert driver_address(JobSettings()) == {}  # local[*]: Spark chooses
+    # By default the driver listens on loopback only; 0.0.0.0 (a container) leaves its name to Spark.
+    assert driver_address(JobSettings()) == {
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.host": "127.0.0.1",
+    }
+    assert driver_address(JobSettings.from_env({"SPARK_BIND_ADDRESS": "0.0.0.0"})) == {
+        "spark.driver.bindAddress": "0.0.0.0"
+    }
     with pytest.raises(ConfigError, match=r"SPARK_DRIVER_PORT=70780 is not a port"):
         JobSettings.from_env({"SPARK_DRIVER_PORT": "70780"})
+
+
+def test_a_dead_letter_topic_that_is_the_topic_itself_is_refused():
+    with pytest.raises(ConfigError, match=r"DLQ_TOPIC='abc' is KAFKA_TOPIC itself"):
+        JobSettings.from_env({"KAFKA_TOPIC": "abc", "DLQ_TOPIC": "abc"})
+    with pytest.raises(ConfigError, match=r"DLQ_TOPIC='abc' is KAFKA_TOPIC itself"):
+        JobSettings.from_env({"KAFKA_TOPIC": "abc", "DLQ_TOPIC": "{topic}"})
+    assert JobSettings.from_env({"KAFKA_TOPIC": "abc", "DLQ_TOPIC": "abc.bad"}).dlq_topic == "abc.bad"
 
 
 def test_job_reports_every_problem_at_once():

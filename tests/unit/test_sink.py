@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
@@ -10,20 +13,18 @@ from tickets_job.sink import MissingCountsError, RunningCounts, VerdictSink
 
 COLUMNS = (
     "ticket_id string, type string, created_at timestamp, reject_reason string, topic string, "
-    "partition int, offset long, value_bytes int, raw string, key binary, value binary"
+    "partition int, offset long, value_bytes int, raw string"
 )
 
 
 def judged(spark: SparkSession, first_offset: int, types: list[str], rejects: int = 0) -> DataFrame:
     """A batch as first_copies hands it over: new tickets of `types`, then `rejects` bad messages."""
     rows = [
-        (f"t-{first_offset + i}", t, None, None, "topic", 0, first_offset + i, 40, None, None, None)
+        (f"t-{first_offset + i}", t, None, None, "topic", 0, first_offset + i, 40, None)
         for i, t in enumerate(types)
     ]
     start = first_offset + len(types)
-    rows += [
-        (None, None, None, "empty value", "topic", 1, start + i, 0, "", b"key", b"") for i in range(rejects)
-    ]
+    rows += [(None, None, None, "empty value", "topic", 1, start + i, 0, "") for i in range(rejects)]
     return spark.createDataFrame(rows, COLUMNS)
 
 
@@ -77,3 +78,22 @@ def test_only_the_last_batches_are_kept(tmp_path):
     for batch_id in range(25):
         counts.save(batch_id, {"BILLING": batch_id})
     assert sorted(int(path.stem) for path in (tmp_path / "counts").iterdir()) == list(range(15, 25))
+
+
+def test_quarantine_files_older_than_the_retention_are_deleted(spark, tmp_path):
+    quarantine = tmp_path / "quarantine"
+    quarantine.mkdir()
+    old, recent = quarantine / "batch-000004.jsonl", quarantine / "batch-000005.jsonl"
+    for path, days in ((old, 31), (recent, 29)):
+        path.write_text('{"reason": "empty value"}\n')
+        stamp = time.time() - days * 86400
+        os.utime(path, (stamp, stamp))
+    sink = VerdictSink(tmp_path / "out", quarantine, tmp_path / "counts", quarantine_days=30)
+    sink(judged(spark, 0, ["BILLING"]), 0)  # the first batch prunes, rejects or not
+    assert sorted(path.name for path in quarantine.iterdir()) == [recent.name]
+    stamp = time.time() - 31 * 86400
+    os.utime(recent, (stamp, stamp))
+    sink(judged(spark, 10, ["BILLING"]), 1)  # nothing written: nothing pruned
+    assert recent.exists()
+    sink(judged(spark, 20, [], rejects=1), 2)
+    assert sorted(path.name for path in quarantine.iterdir()) == ["batch-000002.jsonl"]

@@ -204,3 +204,11 @@ def test_no_password_is_set_in_the_environment_only_paths_to_secrets():
     for name, service in SECURED["services"].items():
         for key in service.get("environment") or {}:
             assert "PASS" not in key or key.endswith("_FILE"), f"{name}: {key}"
+
+
+def test_console_which_has_no_login_starts_only_when_asked_for():
+    """Console reads every topic and asks nobody for a password: in the secured form only with
+    COMPOSE_PROFILES=console, and nothing else waits for it."""
+    assert SECURED_FILE["services"]["console"]["profiles"] == ["console"]
+    for name, service in SECURED["services"].items():
+        assert "console" not in (service.get("depends_on") or {}), name

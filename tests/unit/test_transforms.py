@@ -115,8 +115,6 @@ def test_parse_keeps_where_each_message_came_from(spark):
             "offset": 1,
             "value_bytes": 4,
             "raw": "oops",
-            "key": bytearray(b"k-1"),
-            "value": bytearray(b"oops"),
         }
     ]
 
@@ -187,8 +185,9 @@ def test_first_copies_pass_each_id_once_and_every_rejected_message(spark, tmp_pa
     out = spark.table("first_copies").collect()
     assert sorted(row["ticket_id"] for row in out if row["reject_reason"] is None) == ["t-0", "t-1", "t-2"]
     assert sorted(row["offset"] for row in out if row["reject_reason"] is not None) == [3, 6]
-    assert all(row["raw"] is None and row["value"] is None for row in out if row["reject_reason"] is None)
-    assert [bytes(row["value"]) for row in out if row["reject_reason"] is not None] == [b"not json"] * 2
+    assert all(row["raw"] is None for row in out if row["reject_reason"] is None)
+    assert not {"key", "value"} & out[0].asDict().keys()  # no message's bytes through the shuffle
+    assert [row["raw"] for row in out if row["reject_reason"] is not None] == ["not json"] * 2
     dropped = [
         p["stateOperators"][0]["customMetrics"]["numDroppedDuplicateRows"] for p in query.recentProgress
     ]
@@ -233,12 +232,7 @@ def test_verdicts_count_tickets_by_type_and_keep_each_rejected_message(spark):
         "offset",
         "value_bytes",
         "raw",
-        "key",
-        "value",
-    ]
-    assert [bytes(r["value"]) if r["value"] is not None else None for r in rejects] == [
-        value for value, reason in MESSAGES if reason is not None
-    ]
+    ]  # the message's own bytes never reach the driver: they go to the dead-letter topic from the executors
 
 
 def test_verdicts_of_nothing_are_empty(spark):
