@@ -30,6 +30,8 @@ Environment (also read from an optional `.env` in the working directory):
     CLASS_ARCHIVE             default true: the driver's JVM maps the classes an earlier run archived
                               (the first run writes the archive when it stops; tickets_job.class_archive)
     MAX_OFFSETS_PER_TRIGGER   default 200000 (records per micro-batch; make run and compose use 50)
+    MAX_POLL_RECORDS          default 100: records the Kafka client decompresses at once per task
+                              (raise it for throughput when no message inflates to megabytes)
     TRIGGER_INTERVAL          default "200 milliseconds"
     SHUFFLE_PARTITIONS        default 2
     EXPECTED_TICKETS          optional: log "N/N tickets counted" at each multiple of it counted
@@ -220,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         refuse_tls_mismatch(settings)
         claim_checkpoint(settings.checkpoint_dir)
         if settings.dlq_topic is not None:
-            dead_letters = DeadLetters(settings, settings.dlq_topic, kafka_options(settings))
+            dead_letters = DeadLetters(
+                settings, settings.dlq_topic, kafka_options(settings), settings.max_poll_records
+            )
             dead_letters.check()
         archive = class_archive(settings)
         spark = start_session(settings, stop, archive)

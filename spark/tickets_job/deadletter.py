@@ -44,7 +44,6 @@ from pyspark.sql import functions as F
 
 from tickets_job.export import UNSAFE
 from tickets_job.java_errors import root_cause
-from tickets_job.session import MAX_POLL_RECORDS
 from tickets_kafka.client import ClientSettings
 from tickets_kafka.probe import first_answering
 
@@ -123,12 +122,14 @@ def positions(rejects: Sequence[Mapping[str, Any]]) -> tuple[str, dict[str, int]
 class DeadLetters:
     """Writes each micro-batch's rejected messages to `topic` and waits for the broker's word."""
 
-    def __init__(self, settings: ClientSettings, topic: str, spark_options: dict[str, str]) -> None:
+    def __init__(
+        self, settings: ClientSettings, topic: str, spark_options: dict[str, str], poll_records: int
+    ) -> None:
         self.settings = settings
         self.topic = topic
         # Spark's Kafka source and sink: where Kafka is and how the job logs in (the streaming
         # source's own options), then how the rejected messages are read again and produced.
-        self.read_options = {**spark_options, "kafka.max.poll.records": str(MAX_POLL_RECORDS)}
+        self.read_options = {**spark_options, "kafka.max.poll.records": str(poll_records)}
         self.write_options = {
             **spark_options,
             "topic": topic,

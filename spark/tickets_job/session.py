@@ -130,9 +130,6 @@ def quiet_loggers(spark: SparkSession, names: Iterable[str]) -> None:
         log4j.core.config.Configurator.setLevel(name, log4j.Level.ERROR)
 
 
-MAX_POLL_RECORDS = 100
-
-
 def kafka_options(settings: Settings) -> dict[str, str]:
     """Where Kafka is and how the job logs in, as the options of Spark's Kafka source and sink."""
     return {"kafka.bootstrap.servers": settings.bootstrap_servers, **settings.security.spark_kafka_options()}
@@ -150,10 +147,7 @@ def read_kafka(spark: SparkSession, settings: Settings) -> DataFrame:
         # and its offsets are refused meanwhile ("does not host this topic-partition"): asked again
         # each second for 10 s instead of Spark's 3.
         .option("fetchOffset.numRetries", "10")
-        # The Kafka client hands over a poll's records decompressed, and a compressed record of a
-        # few kilobytes can inflate to megabytes: at most this many records are held at once per
-        # task (Kafka's default, 500, let 1,200 compressed 1 MB messages exhaust a 1 GiB driver).
-        .option("kafka.max.poll.records", str(MAX_POLL_RECORDS))
+        .option("kafka.max.poll.records", str(settings.max_poll_records))
         .load()
     )
     # (key, value, topic, partition, offset, timestamp, timestampType)

@@ -36,6 +36,11 @@ class Settings(ClientSettings):
     ivy_dir: Path = setting("IVY_DIR", Env.path, Path("ivy"))
     class_archive: bool = setting("CLASS_ARCHIVE", Env.flag, True)
     max_offsets_per_trigger: int = setting("MAX_OFFSETS_PER_TRIGGER", Env.whole, 200_000, minimum=1)
+    # The Kafka client hands over a poll's records decompressed, and a compressed record of a few
+    # kilobytes can inflate to megabytes: at most this many are held at once per task (Kafka's
+    # default, 500, let 1,200 compressed 1 MB messages exhaust a 1 GiB driver; 100 costs a backlog
+    # some throughput: docs/PERFORMANCE.md).
+    max_poll_records: int = setting("MAX_POLL_RECORDS", Env.whole, 100, minimum=1)
     # Measured at 1,000 tickets/s (docs/PERFORMANCE.md): a ticket waits for the next trigger as well as
     # for its batch; an idle job checks Kafka at each trigger (6.5 % of a core here, 1.9 % at 1 s).
     trigger_interval: str = setting(

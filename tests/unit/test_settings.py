@@ -189,3 +189,11 @@ def test_the_jobs_grammars_take_only_what_sparks_own_parsers_take(spark):
         JobSettings.from_env({"TRIGGER_INTERVAL": "1 second", "SPARK_DRIVER_MEMORY": "2g"}).driver_memory
         == "2g"
     )
+
+
+def test_the_kafka_source_decompresses_max_poll_records_at_a_time():
+    """100 by default (Kafka's 500 let a batch of 1 MB messages exhaust the driver), a setting."""
+    assert JobSettings().max_poll_records == 100
+    assert JobSettings.from_env({"MAX_POLL_RECORDS": "500"}).max_poll_records == 500
+    with pytest.raises(ConfigError, match=r"MAX_POLL_RECORDS='0' must be >= 1"):
+        JobSettings.from_env({"MAX_POLL_RECORDS": "0"})
