@@ -19,12 +19,12 @@ COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo docker compose
 endif
 # Every form of the stack: `make down`, `logs` and `clean` act on whichever runs.
 ALL_STACK_FILES := --file docker-compose.yml --file docker-compose.cluster.yml --file docker-compose.secured.yml \
-	--file docker-compose.monitoring.yml
+	--file docker-compose.monitoring.yml --file docker-compose.lake.yml
 SECRETS := admin producer spark console
 # Compose is only driven where a Docker engine answers.
 DOCKER_ENGINE := $(shell docker info >/dev/null 2>&1 && $(COMPOSE) version >/dev/null 2>&1 && echo yes)
 
-.PHONY: help setup lock run broker-up broker-down produce spark up up-cluster up-secured up-monitoring certs-renew secrets down logs clean clean-all lint format \
+.PHONY: help setup lock env-example run query broker-up broker-down produce spark up up-cluster up-secured up-monitoring up-lake certs-renew secrets down logs clean clean-all lint format \
 	test test-tools test-cluster test-compose compose-images \
 	reliability-report soak bench bench-quick pictures
 
@@ -75,6 +75,12 @@ cluster-run: setup ## the pipeline of `make run` on the local cluster (started i
 cluster-down: ## stop the local cluster (its data stays until make clean)
 	@$(PY) -m tickets_local cluster down
 
+env-example: setup ## write .env.example from the programs' settings (each variable's default and help)
+	$(PY) -m tickets_local.env_example
+
+query: setup ## SQL over the lake's Delta tables with DuckDB (SQL="..."; default: the last hour's tickets by team and priority)
+	$(PY) -m tickets_query $(if $(SQL),'$(subst ','\'',$(SQL))')
+
 produce: setup ## send TICKET_COUNT tickets to the topic
 	$(PY) -m tickets_producer
 
@@ -88,7 +94,8 @@ up: ## the Docker stack: docker compose up --build, in the background (then: mak
 	    "spark-master Spark master UI: http://localhost:8081" \
 	    "spark Spark UI: http://localhost:4040   progress: docker logs -f spark" \
 	    "prometheus Prometheus: http://localhost:9090" \
-	    "grafana Grafana: http://localhost:3000   (dashboard: Client tickets pipeline)"; do \
+	    "grafana Grafana: http://localhost:3000   (dashboard: Client tickets pipeline)" \
+	    "s3 S3 API, the lake's bucket tickets-lake: http://localhost:9000   (make query: docs/DOCKER.md)"; do \
 	  if grep -qx "$${line%% *}" <<<"$$running"; then echo "$${line#* }"; fi; \
 	done
 
@@ -104,6 +111,9 @@ up-monitoring: secrets/grafana_admin_password ## the monitoring form (docker-com
 	chmod -R a+rX monitoring
 	COMPOSE_FILE=$${COMPOSE_FILE:-docker-compose.yml:docker-compose.monitoring.yml} $(MAKE) up
 
+up-lake: secrets/lake_credentials ## the lake form (docker-compose.lake.yml over docker-compose.yml): the Delta tables and the checkpoint on an S3 server (S3Proxy) on localhost:9000
+	COMPOSE_FILE=$${COMPOSE_FILE:-docker-compose.yml:docker-compose.lake.yml} $(MAKE) up
+
 certs-renew: ## the secured stack's certificates made anew (a new CA too), then its running services restarted on them; data, topics and checkpoints are kept
 	@export COMPOSE_FILE=$${COMPOSE_FILE:-docker-compose.yml:docker-compose.secured.yml}; \
 	running=$$($(COMPOSE) ps --services --filter status=running); \
@@ -117,6 +127,13 @@ secrets/spark_auth:
 
 secrets: $(SECRETS:%=secrets/%_password) ## a random password per user of the secured stack, in ./secrets (made once, kept; see docs/SECURITY.md)
 
+# The lake form's key pair, as an AWS credentials file (S3Proxy and the job read it), made once.
+secrets/lake_credentials:
+	@mkdir -p secrets && chmod 700 secrets
+	@(umask 022; key=$$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40) && \
+	  printf '[default]\naws_access_key_id = tickets-lake\naws_secret_access_key = %s\n' "$$key" >$@.tmp) && \
+	  mv $@.tmp $@ && echo "made $@"
+
 # A random password (the secured stack's users, the monitoring form's Grafana admin), made once.
 secrets/%_password:
 	@mkdir -p secrets && chmod 700 secrets
@@ -129,13 +146,13 @@ down: ## stop the Docker stack, whichever form runs (keeps its volumes)
 logs: ## follow the Docker stack's logs
 	$(COMPOSE) $(ALL_STACK_FILES) logs --follow
 
-clean: ## reset everything a run leaves: local broker and cluster, Docker stack and volumes, output, checkpoints, logs (keeps the Ivy and Kafka caches)
+clean: ## reset everything a run leaves: local broker and cluster, Docker stack and volumes, output, lake, checkpoints, logs (keeps the Ivy and Kafka caches)
 	@$(KAFKA) reset
 	@if [ -x $(PY) ]; then $(PY) -m tickets_local cluster down; fi
 ifeq ($(DOCKER_ENGINE),yes)
 	$(COMPOSE) $(ALL_STACK_FILES) down --volumes --remove-orphans
 endif
-	rm -rf data/output data/checkpoints data/logs data/cluster
+	rm -rf data/output data/checkpoints data/lake data/logs data/cluster
 
 clean-all: clean ## clean, and delete the downloads too: Ivy cache, Kafka and npm caches, .venv, the stack's images
 ifeq ($(DOCKER_ENGINE),yes)
@@ -153,7 +170,7 @@ lint: setup $(DCLINT) ## ruff; the import contract (lint-imports); hadolint on t
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/hadolint $(DOCKERFILES)
 	@# No top-level name: docker-compose 1.29 rejects it (the project is named after the folder).
-	$(DCLINT) docker-compose.yml docker-compose.cluster.yml docker-compose.secured.yml docker-compose.monitoring.yml --max-warnings 0 \
+	$(DCLINT) docker-compose.yml docker-compose.cluster.yml docker-compose.secured.yml docker-compose.monitoring.yml docker-compose.lake.yml --max-warnings 0 \
 		--disable-rule services-alphabetical-order --disable-rule require-project-name-field
 
 format: setup ## apply ruff's fixes and formatting
@@ -177,29 +194,30 @@ $(PY313_VENV)/.installed: producer/requirements.lock
 	$(PY313_VENV)/bin/python $(PIP_INSTALL) -r producer/requirements.lock && touch $@
 
 # pytest in two workers, a test file at a time (a module's fixtures, such as the secured broker, are
-# not shared between processes), the files in their order (the long end-to-end ones first).
+# not shared between processes), the files in the order tests/conftest.py gives (the longest first).
 PYTEST_WORKERS = -n 2 --dist loadfile --no-loadscope-reorder
 
 test: setup lint test-tools ## everything: lint, unit and end-to-end tests on real local brokers, the cluster scenarios, the Docker stack (see docs/TESTING.md)
 	@# Two lanes at once (most suites wait on processes more than they compute, and their ports
-	@# differ): pytest in two workers, then the cluster scenarios; beside them, the Docker test's
-	@# engine, images and flows (docs/TESTING.md has the last measured times). The Docker lane's
-	@# output follows the first's. Its engine, if it starts one, runs on overlay2 where it can (the
-	@# Docker test alone twice as fast as on vfs), at a lower CPU priority (nice, which the engine,
-	@# its builds and its containers inherit): beside pytest at the same priority it took the CPU
-	@# pytest needs (pytest 1965 s instead of 1408 s; docs/TESTING.md).
+	@# differ): pytest in two workers; beside it the Docker test's engine, images and flows, then the
+	@# cluster scenarios. The Docker test runs on overlay2 where it can (faster than vfs), at a lower
+	@# CPU priority (nice, which the engine, its builds and its containers inherit): beside pytest
+	@# at the same priority it took the CPU pytest needs. The cluster scenarios follow it at
+	@# pytest's priority: after pytest, alone, they were the run's tail (docs/PERFORMANCE.md has the
+	@# times). The second lane's output follows the first's.
 	@mkdir -p data/logs
-	@started=$$SECONDS; status=0; lane_log=data/logs/test-compose.log; \
-	( t=$$SECONDS; code=0; nice -n 10 $(MAKE) --no-print-directory test-compose || code=1; \
-	  echo "make test: test-compose (engine, images, flows) $$((SECONDS - t)) s"; exit $$code ) >$$lane_log 2>&1 & \
-	docker_lane=$$!; \
+	@started=$$SECONDS; status=0; lane_log=data/logs/test-second-lane.log; \
+	( code=0; t=$$SECONDS; nice -n 10 $(MAKE) --no-print-directory test-compose || code=1; \
+	  echo "make test: test-compose (engine, images, flows) $$((SECONDS - t)) s"; \
+	  t=$$SECONDS; $(MAKE) --no-print-directory test-cluster || code=1; \
+	  echo "make test: test-cluster $$((SECONDS - t)) s"; exit $$code ) >$$lane_log 2>&1 & \
+	second_lane=$$!; \
 	t=$$SECONDS; $(PY) -m pytest $(PYTEST_WORKERS) || status=1; echo "make test: pytest $$((SECONDS - t)) s"; \
-	t=$$SECONDS; $(MAKE) --no-print-directory test-cluster || status=1; echo "make test: test-cluster $$((SECONDS - t)) s"; \
-	echo "make test: waiting for the Docker test (its log: $$lane_log)"; \
-	wait $$docker_lane || status=1; cat $$lane_log; \
+	echo "make test: waiting for the Docker test and the cluster scenarios (their log: $$lane_log)"; \
+	wait $$second_lane || status=1; cat $$lane_log; \
 	echo "make test: $$((SECONDS - started)) s in all, $$([ $$status = 0 ] && echo passed || echo FAILED)"; exit $$status
 
-test-cluster: setup ## the five failure scenarios on a 3-node Kafka cluster and a 2-worker Spark cluster of their own, and the cluster's secret (~14 min)
+test-cluster: setup ## the five failure scenarios on a 3-node Kafka cluster and a 2-worker Spark cluster of their own, and the cluster's secret
 	$(PY) -m pytest -m cluster tests/cluster
 
 compose-images: setup ## the Docker test's tools and images: a Docker engine (started if none runs), both Compose tools, the stand-in images

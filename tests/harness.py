@@ -1,6 +1,6 @@
-"""Test harness: the stack's real processes (tickets_local.stack) and the readers that check them
+"""Test harness: the stack's real processes (tickets_local) and the readers that check them
 independently of the job's code: Kafka's console consumer, the producer's ledger, the part file and
-the quarantine files parsed here.
+the quarantine files parsed here, the lake's Delta tables read with delta-rs.
 
 Everything waits on offsets or output with a deadline; nothing sleeps a fixed time to "let it work".
 """
@@ -14,20 +14,17 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
-from tickets_local.stack import Broker, Job, StepError, job_env, kill_jobs_left_running, wait_until
+from tickets_job.export import PART_GLOB
+from tickets_local.brokers import Broker
 from tickets_producer.send import run
 from tickets_producer.settings import Settings
 from tickets_producer.summary import Summary
-
-__all__ = ["Broker", "Job", "StepError", "job_env", "kill_jobs_left_running", "wait_until"]  # the stack's
-
-ROOT = Path(__file__).resolve().parent.parent
-PART_GLOB = "part-00000-*.json"
 
 
 def console_consume(broker: Broker, topic: str) -> list[dict]:
@@ -110,6 +107,41 @@ def expected_counts(*ledgers: Mapping[str, str]) -> dict[str, int]:
     for ledger in ledgers:
         merged.update(ledger)
     return dict(Counter(merged.values()))
+
+
+@dataclass(frozen=True)
+class LakeContents:
+    """The lake's two tables as delta-rs reads them (not Spark, not the job's code)."""
+
+    tickets: list[tuple[str, str]]  # (ticket_id, type) of every row
+    counts: dict[str, int]  # ticket_counts' rows of its last batch: type -> count
+
+    def ledger(self) -> dict[str, str]:
+        """The table's tickets as a ledger (id -> type); AssertionError if an id is there twice."""
+        seen = Counter(ticket_id for ticket_id, _ in self.tickets)
+        twice = [ticket_id for ticket_id, times in seen.items() if times > 1]
+        assert not twice, f"{len(twice)} ticket ids more than once in the lake's tickets table: {twice[:3]}"
+        return dict(self.tickets)
+
+
+def read_lake(lake: str, storage_options: dict[str, str] | None = None) -> LakeContents:
+    """Both tables of the lake at `lake` (a folder, or an s3a:// URI with `storage_options`), at
+    their latest versions; empty when the job has not written them yet."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        tickets = DeltaTable(f"{lake}/tickets", storage_options=storage_options)
+        counts = DeltaTable(f"{lake}/ticket_counts", storage_options=storage_options)
+    except TableNotFoundError:
+        return LakeContents([], {})
+    rows = tickets.to_pyarrow_table(columns=["ticket_id", "type"]).to_pylist()
+    history = counts.to_pyarrow_table().to_pylist()
+    last = max((row["batch_id"] for row in history), default=None)
+    return LakeContents(
+        [(row["ticket_id"], row["type"]) for row in rows],
+        {row["type"]: row["ticket_count"] for row in history if row["batch_id"] == last},
+    )
 
 
 def read_quarantine(quarantine_dir: Path) -> list[dict]:
@@ -213,3 +245,15 @@ def copy_ivy(source: Path, target: Path, skip: tuple[str, ...] = ()) -> None:
 
     ignore = shutil.ignore_patterns("*spark-submit-parent-*", "*.lck", ".resolve.lock", *skip)
     shutil.copytree(source, target, dirs_exist_ok=True, ignore=ignore, copy_function=copy)
+
+
+class RecordingEnv(dict):
+    """An environment that remembers every variable a settings reader asks for."""
+
+    def __init__(self, *args: Mapping[str, str]) -> None:
+        super().__init__(*args)
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> object:
+        self.asked.add(key)
+        return super().get(key, default)

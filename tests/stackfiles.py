@@ -1,18 +1,18 @@
 """Readers of the Docker stack's files, shared by the unit cross-checks and the compose runtime test:
-the compose file as compose itself would interpolate it, the cluster, secured and monitoring forms as
-compose would lay docker-compose.cluster.yml, docker-compose.secured.yml or
-docker-compose.monitoring.yml over it, and the images the Dockerfiles start FROM."""
+the compose file as compose itself would interpolate it, the cluster, secured, monitoring and lake
+forms as compose would lay docker-compose.<form>.yml over it, and the images the Dockerfiles start
+FROM."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tickets_local.process import ROOT
+
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 CLUSTER_FILE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.cluster.yml").read_text())
 
@@ -35,6 +35,8 @@ SECURED_FILE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.secured.ym
 SECURED: dict[str, Any] = merged(COMPOSE, SECURED_FILE)
 MONITORING_FILE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.monitoring.yml").read_text())
 MONITORING: dict[str, Any] = merged(COMPOSE, MONITORING_FILE)
+LAKE_FILE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.lake.yml").read_text())
+LAKE: dict[str, Any] = merged(COMPOSE, LAKE_FILE)
 
 
 def interpolate(value: str, env: Mapping[str, str] | None = None) -> str:
@@ -66,9 +68,9 @@ def from_image(service: str) -> str:
 
 def base_images() -> dict[str, str]:
     """Every image the stack needs from a registry: the Dockerfiles' bases and the `image:` entries
-    (the monitoring form's Prometheus and Grafana included)."""
+    (the monitoring form's Prometheus and Grafana and the lake form's S3 server included)."""
     images = {service: from_image(service) for service in ("producer", "spark", "redpanda")}
-    for name, service in MONITORING["services"].items():
+    for name, service in {**MONITORING["services"], **LAKE["services"]}.items():
         if "image" in service:
             images[name] = interpolate(service["image"])
     return images

@@ -15,7 +15,10 @@ every run kept beside it:
   latency     send -> counted in the exported file, p50 and p99, one ticket per request, with the
               job's defaults: from 5 s after the query started (first minute), and steady;
   batch       where a latency batch's milliseconds go (tickets_bench.profile, the median run);
-  demo        the 200-ticket demo: job start -> query started, -> final JSON (warm Ivy).
+  demo        the 200-ticket demo: job start -> query started, -> final JSON (warm Ivy);
+  lake        the largest backlog without the Delta tables, with them local and on S3 (S3Proxy),
+              the tables' files and `make query`'s time after it and after minutes at 1,000/s,
+              latency without the tables (tickets_bench.lake).
 tickets_bench.report writes BENCHMARKS.md, benchmarks.png and benchmarks.json into docs/reports/
 (this run and the previous one); --quick writes them under data/bench instead.
 A timing is never asserted; --quick only checks that every figure was produced.
@@ -32,11 +35,12 @@ import sys
 from datetime import datetime, timezone
 
 from tickets_bench import report as bench_report
+from tickets_bench.lake import bench_lake, sustained
 from tickets_bench.latency import Latency, demo, latency
 from tickets_bench.processing import bench_processing
 from tickets_bench.producers import bench_producers
 from tickets_bench.results import ROOT, WORK, Results, median_by, repeat
-from tickets_local.stack import Broker
+from tickets_local.brokers import Broker
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +100,13 @@ def main() -> int:
             "s",
         )
         results.add("demo.final_json", "200-ticket demo: job start -> final JSON", [f for _, f in demos], "s")
+        bench_lake(results, broker, sizes[-1], runs, rate, seconds)
+        sustained(results, broker, rate, 20 if args.quick else 600)
     finally:
         broker.kafka_sh("down")
     # producer 4, processing 5 per size, whole 3, profile 6 + 5, memory 2 + 2, monitoring 2,
-    # latency 4, demo 2 (and the batch profile's figures, as many as the run's stages)
-    expected = 4 + 5 * len(sizes) + 3 + 11 + 4 + 2 + 4 + 2
+    # latency 4, demo 2, lake 15 + 5 (and the batch profile's figures, as many as the run's stages)
+    expected = 4 + 5 * len(sizes) + 3 + 11 + 4 + 2 + 4 + 2 + 15 + 5
     produced = [key for key in results.figures if not key.startswith("batch.")]
     if len(produced) != expected or not any(key.startswith("batch.") for key in results.figures):
         log.error("only %d of %d figures were produced", len(produced), expected)

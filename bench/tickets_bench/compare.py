@@ -19,7 +19,7 @@ import sys
 
 from tickets_bench.latency import latency
 from tickets_bench.results import WORK
-from tickets_local.stack import Broker
+from tickets_local.brokers import Broker
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,13 @@ import time
 
 from pyspark.sql import DataFrame
 
-from tickets_job.session import create_session, read_kafka
+from tickets_job.session import create_session, driver_environment, read_kafka
 from tickets_job.settings import Settings
 
 
 def main() -> None:
     settings = Settings.from_env(os.environ)
+    os.environ.update(driver_environment(settings))
     spark = create_session(settings)
     rows: list[int] = []
 

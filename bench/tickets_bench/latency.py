@@ -25,8 +25,10 @@ from tickets_bench.processing import event_time
 from tickets_bench.producers import encoded_tickets
 from tickets_bench.profile import breakdown
 from tickets_bench.results import WORK
+from tickets_local.brokers import Broker
+from tickets_local.jobs import Job, job_env, read_part_counts
+from tickets_local.process import wait_until
 from tickets_local.run import DEMO_OFFSETS_PER_TRIGGER
-from tickets_local.stack import Broker, Job, job_env, read_part_counts, wait_until
 
 SETTLE_SECONDS = 5  # tickets are sent from this long after the job's "query started"
 STEADY_FROM = 0.5  # the steady figures: tickets sent in the second half of the run

@@ -17,7 +17,8 @@ from statistics import median
 
 from tickets_bench.producers import encoded_tickets, peak_rss_mib, send_all
 from tickets_bench.results import BACKLOG_OFFSETS, WORK, Results, median_by, repeat
-from tickets_local.stack import Broker, Job, job_env, read_part_counts
+from tickets_local.brokers import Broker
+from tickets_local.jobs import Job, job_env, read_part_counts
 from tickets_producer.send import producer_config
 
 METRICS_PORT = "19181"  # the job's metrics, served during the benchmark as in the Docker stack
@@ -45,6 +46,7 @@ class JobRun:
     whole_seconds: float  # process start to exit
     batch_seconds: float  # query start to the end of the last micro-batch, from the job's events
     driver_peak_mib: float  # peak resident memory of the driver's JVM
+    startup_seconds: float  # process start to the query's start (the session, jars, checks)
     progress: list[dict]  # Spark's progress of each micro-batch (PROGRESS_FILE)
 
 
@@ -62,7 +64,7 @@ def timed_job(broker: Broker, topic: str, name: str, **env: str) -> JobRun:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     env = {"MAX_OFFSETS_PER_TRIGGER": BACKLOG_OFFSETS, **env}
-    started = time.perf_counter()
+    started, launched = time.perf_counter(), time.time()
     job = Job(job_env(broker, topic, work, **env), work / "job.log").start("--bounded")
     assert job.process is not None
     peak = 0.0
@@ -75,9 +77,10 @@ def timed_job(broker: Broker, topic: str, name: str, **env: str) -> JobRun:
     assert job.wait() == 0, job.log()[-2000:]
     events = job.events()
     batches = [event for event in events if event["event"] == "batch"]
-    [started] = [event for event in events if event["event"] == "started"]
-    span = event_time(batches[-1]) - event_time(started)  # the query's start to its last batch's end
-    return JobRun(job, whole, span, peak, [batch["spark"] for batch in batches])
+    [query_started] = [event for event in events if event["event"] == "started"]
+    span = event_time(batches[-1]) - event_time(query_started)  # the query's start to its last batch's end
+    startup = event_time(query_started) - launched
+    return JobRun(job, whole, span, peak, startup, [batch["spark"] for batch in batches])
 
 
 def event_time(event: dict) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from tickets_bench.results import WORK, Results, repeat
-from tickets_local.stack import Broker
+from tickets_local.brokers import Broker
 from tickets_producer.send import producer_config
 from tickets_producer.tickets import encode_ticket, generate_tickets
 

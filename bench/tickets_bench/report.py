@@ -25,7 +25,7 @@ SYSTEMS = {  # backlog readers, by key prefix: label and colour (the same in eve
     "processing.fast_consumer": ("confluent-kafka + orjson consumer", "#8172b3"),
     "processing.consumer_perf": ("Kafka ConsumerPerformance (Java)", "#55a868"),
 }
-SECTIONS = ("producer", "processing", "whole", "profile", "memory", "monitoring", "latency", "demo")
+SECTIONS = ("producer", "processing", "whole", "profile", "memory", "monitoring", "latency", "demo", "lake")
 # The profile of a latency batch (tickets_bench.profile), in a table of its own.
 BATCH = "batch"
 
@@ -84,6 +84,30 @@ def seconds(key: str, goal: str, name: str) -> Target:
     return Target(f"{name}, s", goal, lambda f: value(f, key), marks=key)
 
 
+# The lake's (tickets_bench.lake), also judged in its own report, docs/reports/LAKE-FIGURES.md.
+LAKE_TARGETS = [
+    Target(
+        "the Delta tables on local disk: the job slower by, %, largest backlog",
+        "<= 25",
+        lambda f: value(f, "lake.cost.local"),
+    ),
+    Target(
+        "the Delta tables and the checkpoint on the S3 server: the job slower by, %, largest backlog",
+        "<= 25",
+        lambda f: value(f, "lake.cost.s3"),
+    ),
+    Target(
+        "latency p50 at 1,000 tickets/s over 10 minutes, tables on, s",
+        "<= 1.5",
+        lambda f: value(f, "lake.latency_sustained.p50"),
+    ),
+    Target(
+        "latency p99 at 1,000 tickets/s over 10 minutes, tables on, s",
+        "<= 3",
+        lambda f: value(f, "lake.latency_sustained.p99"),
+    ),
+]
+
 TARGETS = [
     against("processing.count_only", "Spark count-only read", ">= 0.5"),
     Target(
@@ -117,6 +141,7 @@ TARGETS = [
         "<= 5",
         lambda f: value(f, "monitoring.cost"),
     ),
+    *LAKE_TARGETS,
 ]
 
 
@@ -126,6 +151,16 @@ def producer_peaks(figures: Figures) -> list[float]:
         (k for k in figures if k.startswith("memory.producer_peak.")), key=lambda k: int(k.rsplit(".", 1)[1])
     )
     return [value(figures, key) for key in keys]
+
+
+def targets_table(targets: list[Target], run: Figures, previous: Figures) -> list[str]:
+    lines = ["| target | goal | this run | met | previous run | met then |", "|---|---|---|---|---|---|"]
+    for target in targets:
+        now, ok = target.check(run)
+        then, ok_then = target.check(previous)
+        cells = [target.name, target.goal, _number(now), _met(ok), _number(then), _met(ok_then)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _number(x: float | None) -> str:
@@ -159,12 +194,7 @@ def tables(run: Figures, previous: Figures) -> str:
                     f"| {figure['label']} | {_number(float(figure['value']))} | {_spread(figure)} | "
                     f"{_number(None if before is None else float(before))} | {figure['unit']} |"
                 )
-    goals = ["| target | goal | this run | met | previous run | met then |", "|---|---|---|---|---|---|"]
-    for target in TARGETS:
-        now, ok = target.check(run)
-        then, ok_then = target.check(previous)
-        cells = [target.name, target.goal, _number(now), _met(ok), _number(then), _met(ok_then)]
-        goals.append("| " + " | ".join(cells) + " |")
+    goals = targets_table(TARGETS, run, previous)
     batch = ["| part of the batch | median | unit |", "|---|---|---|"]
     for key, figure in run.items():
         if key.split(".")[0] == BATCH:
@@ -306,3 +336,30 @@ shared machine; compare within a run first. Where a missed target's time goes:
 {tables(run, previous)}"""
     )
     return report
+
+
+def lake_report(run: Figures, about: str) -> str:
+    """docs/reports/LAKE-FIGURES.md: the lake section's figures and targets alone."""
+    lines = [
+        "# Lake figures (generated)",
+        "",
+        about,
+        "See [PERFORMANCE.md](../PERFORMANCE.md#the-lake) for what they mean.",
+        "",
+        "| measurement | median | its runs (lowest to highest) | unit |",
+        "|---|---|---|---|",
+    ]
+    for key, figure in run.items():
+        if key.startswith("lake."):
+            cells = [
+                str(figure["label"]),
+                _number(float(figure["value"])),
+                _spread(figure),
+                str(figure["unit"]),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    goals = ["| target | goal | this run | met |", "|---|---|---|---|"]
+    for target in LAKE_TARGETS:
+        now, ok = target.check(run)
+        goals.append(f"| {target.name} | {target.goal} | {_number(now)} | {_met(ok)} |")
+    return "\n".join([*lines, "", "## Targets (judged on the medians)", "", *goals]) + "\n"

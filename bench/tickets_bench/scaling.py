@@ -18,7 +18,9 @@ from datetime import datetime, timezone
 
 from tickets_bench.processing import fill, timed_job
 from tickets_bench.results import ROOT, WORK
-from tickets_local.stack import Broker, SparkCluster, cluster_env, read_part_counts
+from tickets_local.brokers import Broker
+from tickets_local.jobs import read_part_counts
+from tickets_local.spark_cluster import SparkCluster, cluster_env
 
 log = logging.getLogger(__name__)
 

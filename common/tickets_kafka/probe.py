@@ -11,22 +11,17 @@ from __future__ import annotations
 import socket
 import ssl
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from tickets_kafka.security import KafkaSecurity
 
 PROBE_TIMEOUT = 3.0  # seconds for each connection of a probe
 
 
-def servers(bootstrap_servers: str) -> list[str]:
-    """The "host:port" entries of a KAFKA_BOOTSTRAP_SERVERS list."""
-    return [server.strip() for server in bootstrap_servers.split(",") if server.strip()]
-
-
-def probe_servers(bootstrap_servers: str, timeout: float = PROBE_TIMEOUT) -> Iterator[tuple[str, str | None]]:
+def probe_servers(servers: Sequence[str], timeout: float = PROBE_TIMEOUT) -> Iterator[tuple[str, str | None]]:
     """Each bootstrap server in turn, dialled as it is asked for: (server, None) when it accepts a
     TCP connection, else (server, why not)."""
-    for server in servers(bootstrap_servers):
+    for server in servers:
         try:
             dial(server, timeout).close()
         except (OSError, ValueError) as err:
@@ -35,31 +30,31 @@ def probe_servers(bootstrap_servers: str, timeout: float = PROBE_TIMEOUT) -> Ite
             yield server, None
 
 
-def first_answering(bootstrap_servers: str) -> str | None:
+def first_answering(servers: Sequence[str]) -> str | None:
     """The first bootstrap server that accepts a TCP connection."""
-    return next((server for server, problem in probe_servers(bootstrap_servers) if problem is None), None)
+    return next((server for server, problem in probe_servers(servers) if problem is None), None)
 
 
-def unanswered(bootstrap_servers: str) -> list[str]:
+def unanswered(servers: Sequence[str]) -> list[str]:
     """The bootstrap servers that do not accept a connection."""
-    return [server for server, problem in probe_servers(bootstrap_servers) if problem is not None]
+    return [server for server, problem in probe_servers(servers) if problem is not None]
 
 
-def unreachable(bootstrap_servers: str) -> str | None:
+def unreachable(servers: Sequence[str]) -> str | None:
     """Why none of the bootstrap servers accepts a TCP connection, or None if one does."""
     reasons = []
-    for _, problem in probe_servers(bootstrap_servers):
+    for _, problem in probe_servers(servers):
         if problem is None:
             return None
         reasons.append(problem)
     return "; ".join(dict.fromkeys(reasons))
 
 
-def diagnose(bootstrap_servers: str, security: KafkaSecurity, refusal: str | None = None) -> str | None:
+def diagnose(servers: Sequence[str], security: KafkaSecurity, refusal: str | None = None) -> str | None:
     """Why a client with these settings cannot log in, in words an operator can act on: the TLS
     handshake, or else the SASL login (with the broker's `refusal`, when the client saw it). None
     when no bootstrap server accepts a connection at all, or nothing is wrong that a probe can see."""
-    answered = first_answering(bootstrap_servers)
+    answered = first_answering(servers)
     if answered is None:
         return None
     if (problem := tls_mismatch_at(answered, security)) is not None or not security.uses_sasl:
@@ -78,11 +73,11 @@ def diagnose(bootstrap_servers: str, security: KafkaSecurity, refusal: str | Non
     )
 
 
-def tls_mismatch(bootstrap_servers: str, security: KafkaSecurity) -> str | None:
+def tls_mismatch(servers: Sequence[str], security: KafkaSecurity) -> str | None:
     """Why the first bootstrap server that answers and this client disagree about TLS, if they do
     (a TLS client at a plain listener, an unknown CA, a name the certificate does not carry, a plain
     client at a TLS listener). None when they agree, or when no server answers."""
-    answered = first_answering(bootstrap_servers)
+    answered = first_answering(servers)
     return None if answered is None else tls_mismatch_at(answered, security)
 
 

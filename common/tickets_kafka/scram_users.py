@@ -24,6 +24,7 @@ from pathlib import Path
 
 from kafka.admin import KafkaAdminClient, UserScramCredentialUpsertion
 
+from tickets_kafka import program
 from tickets_kafka.client import ClientSettings
 from tickets_kafka.security import Secret, password_in_file
 from tickets_kafka.settings import ConfigError, Env
@@ -63,7 +64,7 @@ def set_passwords(settings: ClientSettings, users: Mapping[str, Secret], mechani
 
 
 def main(arguments: Sequence[str], environ: Mapping[str, str]) -> int:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    program.start_logging()
     env = Env(environ)
     mechanism = env.choice("SCRAM_MECHANISM", MECHANISMS, "SCRAM-SHA-256")
     users = passwords(arguments, env)
@@ -73,8 +74,7 @@ def main(arguments: Sequence[str], environ: Mapping[str, str]) -> int:
     except ConfigError as err:
         log.error("%s", err)
         return 2
-    logging.getLogger().setLevel(settings.log_level)
-    logging.getLogger("kafka").setLevel(logging.ERROR)
+    program.start_logging(settings.log_level, quiet={"kafka": logging.ERROR})
     try:
         refused = set_passwords(settings, users, mechanism)
     except Exception as err:  # any failure of the client: one line, exit 2

@@ -1,18 +1,5 @@
-"""How the producer and the job authenticate to Kafka: one set of variables, read and checked once.
-
-Environment (also read from `.env`; the same for both programs):
-    KAFKA_SECURITY_PROTOCOL   PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL
-    KAFKA_SASL_MECHANISM      PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (default with SASL) or AWS_MSK_IAM
-    KAFKA_SASL_USERNAME       the SASL user (PLAIN and SCRAM)
-    KAFKA_SASL_PASSWORD       its password, or KAFKA_SASL_PASSWORD_FILE: a file holding it (Docker
-                              secrets); one of the two, never both
-    KAFKA_SSL_CAFILE          PEM file of the CA(s) the brokers' certificates are checked against
-                              (default: the system's)
-    KAFKA_SSL_CERTFILE        client certificate (PEM) for mutual TLS, with KAFKA_SSL_KEYFILE (its
-                              unencrypted PKCS#8 key)
-    KAFKA_SSL_CHECK_HOSTNAME  true (default): the broker's certificate must name the host dialled
-    AWS_REGION                with AWS_MSK_IAM: the cluster's region; the credentials come from the
-                              AWS chain (AWS_ACCESS_KEY_ID..., a profile, the instance or pod role)
+"""How the producer and the job authenticate to Kafka: one set of variables (VARIABLES), read and
+checked once, the same for both programs.
 
 The same settings become kafka-python's arguments (`kafka_python_config`) and the `kafka.*`
 options of Spark's Kafka source (`spark_kafka_options`), which travel with the query to executors
@@ -28,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tickets_kafka.settings import Env
+from tickets_kafka.settings import Env, Variable, spelled
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM")
@@ -189,6 +176,43 @@ class KafkaSecurity:
         username = jaas_literal(self.username or "")
         password = jaas_literal(self.password.reveal() if self.password else "")
         return f"{module} required username={username} password={password};"
+
+
+VARIABLES = (
+    Variable(
+        "KAFKA_SECURITY_PROTOCOL",
+        spelled(KafkaSecurity.protocol),
+        "PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (a login over TLS): docs/SECURITY.md",
+    ),
+    Variable(
+        "KAFKA_SASL_MECHANISM",
+        "",
+        "with SASL_*: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (empty: SCRAM-SHA-512) or AWS_MSK_IAM",
+    ),
+    Variable("KAFKA_SASL_USERNAME", "", "the SASL user (PLAIN and SCRAM)"),
+    Variable("KAFKA_SASL_PASSWORD", "", "its password; better, KAFKA_SASL_PASSWORD_FILE (never both)"),
+    Variable("KAFKA_SASL_PASSWORD_FILE", "", "a file whose first line is the password: a Docker secret"),
+    Variable(
+        "KAFKA_SSL_CAFILE",
+        "",
+        "with SSL or SASL_SSL: the CA certificates (PEM) to check the brokers against (empty: the system's)",
+    ),
+    Variable("KAFKA_SSL_CERTFILE", "", "a client certificate (PEM) for mutual TLS, with KAFKA_SSL_KEYFILE"),
+    Variable("KAFKA_SSL_KEYFILE", "", "the client certificate's unencrypted key (PEM, PKCS#8)"),
+    Variable(
+        "KAFKA_SSL_CHECK_HOSTNAME",
+        spelled(KafkaSecurity.check_hostname),
+        "false skips the check that a broker's certificate names the host dialled (for a test only)",
+    ),
+    Variable(
+        "AWS_REGION",
+        "",
+        "with AWS_MSK_IAM or an s3a:// location: the region (the credentials: AWS's chain)",
+    ),
+    Variable(
+        "AWS_DEFAULT_REGION", "", "the region for AWS_MSK_IAM when AWS_REGION is not set (botocore's name)"
+    ),
+)
 
 
 JAAS_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})

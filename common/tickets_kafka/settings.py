@@ -2,9 +2,12 @@
 programs.
 
 A program declares each setting once, as a field of its settings dataclass that names its
-variable, its reader (a method of Env) and its default:
+variable, its reader (a method of Env), its default and its one line of help:
 
-    ticket_count: int = setting("TICKET_COUNT", Env.whole, 200)
+    ticket_count: int = setting("TICKET_COUNT", Env.whole, 200, help="tickets to send per run")
+
+`variables` lists them (with those of a part such as KafkaSecurity) for the program's --help
+(tickets_kafka.program) and for `.env.example`, which is generated from them.
 
 `read_fields` reads them all through an `Env`, which collects every problem instead of stopping
 at the first; `Env.check()` then raises one ConfigError that lists them all ("invalid
@@ -30,6 +33,8 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 class ConfigError(ValueError):
     """The environment does not describe a runnable program; the message says what to fix."""
+
+    exit_code = 2
 
 
 class Env:
@@ -153,19 +158,61 @@ class Env:
 Reader = Callable[..., Any]  # an Env method: (env, variable, default, **options) -> value
 
 
-def setting(variable: str, read: Reader, default: Any = None, **options: Any) -> Any:
+@dataclasses.dataclass(frozen=True)
+class Variable:
+    """An environment variable a program reads: its name, its default as `.env` spells it (empty:
+    none) and one line of help."""
+
+    name: str
+    default: str
+    help: str
+
+
+def spelled(default: Any) -> str:
+    """A default as a variable would hold it: true/false, 0 rather than 0.0, empty for None."""
+    if default is None:
+        return ""
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, float):
+        return f"{default:g}"
+    return str(default)
+
+
+def setting(variable: str, read: Reader, default: Any = None, *, help: str, **options: Any) -> Any:
     """A settings field read from `variable` by `read` (Env.text, Env.whole...), else `default`;
-    `options` go to the reader (minimum=1)."""
+    `help` is its line in --help and .env.example; `options` go to the reader (minimum=1)."""
     return dataclasses.field(
-        default=default, metadata={"variable": variable, "read": read, "options": options}
+        default=default,
+        metadata={
+            "variable": Variable(variable, spelled(default), help),
+            "read": read,
+            "options": options,
+        },
     )
+
+
+def part(factory: Callable[[], Any], reads: tuple[Variable, ...]) -> Any:
+    """A settings field made of several variables, which its own type reads (KafkaSecurity)."""
+    return dataclasses.field(default_factory=factory, metadata={"variables": reads})
+
+
+def variables(settings_class: type) -> list[Variable]:
+    """Every variable `settings_class` reads, in the order of its fields, each once."""
+    found: dict[str, Variable] = {}
+    for field in dataclasses.fields(settings_class):
+        declared = field.metadata.get("variables") or [field.metadata.get("variable")]
+        for variable in declared:
+            if variable is not None:
+                found.setdefault(variable.name, variable)
+    return list(found.values())
 
 
 def read_fields(settings_class: type, env: Env) -> dict[str, Any]:
     """Every field of `settings_class` declared with `setting`, read from `env`."""
     return {
         field.name: field.metadata["read"](
-            env, field.metadata["variable"], field.default, **field.metadata["options"]
+            env, field.metadata["variable"].name, field.default, **field.metadata["options"]
         )
         for field in dataclasses.fields(settings_class)
         if "variable" in field.metadata

@@ -9,7 +9,7 @@
     python -m tickets_local cluster status
         exit 0 when every process runs
 
-Ports and folders: tickets_local.stack (cluster_broker, spark_cluster). `make cluster-run`
+Ports and folders: tickets_local.brokers.cluster_broker and tickets_local.spark_cluster. `make cluster-run`
 (python -m tickets_local run --cluster) runs the pipeline on it.
 """
 
@@ -18,7 +18,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-from tickets_local.stack import StepError, cluster_broker, spark_cluster
+from tickets_kafka import program
+from tickets_local.brokers import cluster_broker
+from tickets_local.process import StepError
+from tickets_local.spark_cluster import spark_cluster
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=["up", "down", "status"])
     command = parser.parse_args(argv).command
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    program.start_logging()
     broker, spark = cluster_broker(), spark_cluster()
     try:
         if command == "up":

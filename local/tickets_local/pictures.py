@@ -25,9 +25,11 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from tickets_local.process import free_port
+from tickets_kafka import program
+from tickets_local.brokers import Broker
+from tickets_local.jobs import Job, job_env, run_producer
+from tickets_local.process import ROOT, StepError, free_port, wait_until
 from tickets_local.prometheus import LocalPrometheus
-from tickets_local.stack import ROOT, Broker, Job, StepError, job_env, run_producer, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(
         prog="python -m tickets_local pictures", description=__doc__.split("\n\n")[0]
     ).parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    program.start_logging()
     logging.getLogger("kafka").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="client-tickets-pictures-") as work:
         try:

@@ -31,24 +31,20 @@ import shutil
 import sys
 from pathlib import Path
 
-from dotenv import load_dotenv
-
 from tickets_job.export import current_part
 from tickets_job.settings import Settings as JobSettings
+from tickets_kafka import program
 from tickets_kafka.settings import ConfigError
-from tickets_local.stack import (
-    Broker,
-    Job,
-    StepError,
-    cluster_broker,
-    cluster_env,
-    run_producer,
-    spark_cluster,
-    wait_until,
-)
+from tickets_local.brokers import Broker, cluster_broker
+from tickets_local.jobs import Job, run_producer
+from tickets_local.process import StepError, wait_until
+from tickets_local.spark_cluster import cluster_env, spark_cluster
 from tickets_producer.settings import Settings as ProducerSettings
 
 log = logging.getLogger(__name__)
+
+LOG_DIR = "data/logs"  # where the job's full log goes
+RUN_TIMEOUT = 300  # seconds to wait for the counts
 # The job's lines shown here as it runs: its own loggers' (progress, start, stop) and every error.
 ECHOED = (" tickets_job.", " ERROR ")
 DEMO_OFFSETS_PER_TRIGGER = 50
@@ -76,7 +72,7 @@ def run(cluster: bool) -> int:
     except ConfigError as err:
         log.error("%s", err)
         return 2
-    log_dir = Path(os.environ.get("LOG_DIR", "data/logs"))
+    log_dir = Path(os.environ.get("LOG_DIR", LOG_DIR))
     env = {
         **os.environ,
         "OUTPUT_DIR": str(job_settings.output_dir),
@@ -84,7 +80,12 @@ def run(cluster: bool) -> int:
         # A demo: small micro-batches, so the 200 tickets show up as several progress lines.
         "MAX_OFFSETS_PER_TRIGGER": os.environ.get("MAX_OFFSETS_PER_TRIGGER", str(DEMO_OFFSETS_PER_TRIGGER)),
     }
-    state = (job_settings.output_dir, job_settings.quarantine_dir, job_settings.checkpoint_dir)
+    if job_settings.uses_s3():
+        # It starts from a clean slate, and deletes nothing on S3.
+        log.error("make run resets the job's state: it runs with a local CHECKPOINT_DIR and LAKE_URI only")
+        return 2
+    lake = [Path(job_settings.lake_uri)] if job_settings.lake_uri is not None else []
+    state = (job_settings.output_dir, job_settings.quarantine_dir, Path(job_settings.checkpoint_dir), *lake)
     broker = cluster_broker() if cluster else Broker(quiet=False)
     job = None
     try:
@@ -109,7 +110,7 @@ def run(cluster: bool) -> int:
         where = f" on {env['SPARK_MASTER']}" if cluster else ""
         log.info("Spark job started%s (pid %d, log %s); producing", where, job.process.pid, job.log_path)
         run_producer(env)
-        timeout = float(os.environ.get("RUN_TIMEOUT", "300"))
+        timeout = float(os.environ.get("RUN_TIMEOUT", RUN_TIMEOUT))
         job.wait_for_total(producer_settings.ticket_count, timeout)
         job.stop()  # first, so that its last progress lines come before the result
         part = current_part(job_settings.output_dir)
@@ -136,6 +137,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tickets_local run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--cluster", action="store_true", help="on the local cluster of `make cluster-up`")
     args = parser.parse_args(argv)
-    load_dotenv(".env")  # the working directory's, like the programs it starts
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    program.read_environment()  # ./.env of the working directory, like the programs it starts
+    program.start_logging()
     return run(args.cluster)

@@ -1,23 +1,7 @@
 """Ticket producer: sends TICKET_COUNT synthetic tickets to Kafka and waits for every acknowledgement.
 
-Environment (also read from an optional `.env` in the working directory; flags win over both):
-    KAFKA_BOOTSTRAP_SERVERS  broker list, default localhost:9092
-    KAFKA_TOPIC              topic, default client_tickets
-    TICKET_COUNT             tickets to send, default 200 (--count)
-    TICKET_SEED              seed of the generator, default 42: same seed, same tickets (--seed)
-    TICKETS_PER_SECOND       rate limit, default 0: as fast as the broker takes them (--rate)
-    PRODUCER_LEDGER          optional path: each acknowledged id, as it is acknowledged, as a JSON
-                             line {"ticket_id", "type"}
-    PRODUCER_DELIVERY_TIMEOUT_MS  how long a ticket is retried before it counts as failed,
-                             default 120000 (Kafka's delivery.timeout.ms), at least 30020
-    LOG_LEVEL                default INFO
-    KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*: TLS and SASL (tickets_kafka.security)
-
-Run:    python -m tickets_producer [--count N] [--seed N] [--rate N]
+Run:    python -m tickets_producer [--count N] [--seed N] [--rate N] (each flag wins over its variable)
 Prints: one summary line (sent / acknowledged / failed, per type).
-Exits:  0 when every ticket was acknowledged (or SIGTERM stopped the sending: what was sent is
-        flushed first); 1 when some were not; 2 on bad configuration or flags, an unreachable
-        broker, a missing topic, refused credentials or a missing WRITE permission.
 Waits:  at most PRODUCER_DELIVERY_TIMEOUT_MS + 10 s (130 s) for the acknowledgements; a ticket not
         acknowledged by then is reported as failed, with the reason (e.g. brokers down: not enough
         in-sync replicas to acknowledge a write), and sending the same seed again is safe.
@@ -27,29 +11,28 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
-import sys
 import threading
 
-from dotenv import load_dotenv
-
-from tickets_kafka.settings import ConfigError
+from tickets_kafka import program
+from tickets_kafka.settings import ConfigError, variables
 from tickets_producer.send import KafkaUnavailableError, failure_cause, refused_write, run
 from tickets_producer.settings import Settings
 from tickets_producer.summary import ledger_writer
 
 log = logging.getLogger(__name__)
 
+EXIT_CODES = {
+    0: "every ticket acknowledged, or SIGTERM stopped the sending (what was sent is flushed first)",
+    1: "some tickets not acknowledged; the lines say why",
+    2: "refused: bad configuration or flags, an unreachable broker, a missing topic, refused "
+    "credentials or no WRITE permission",
+}
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The flags, each overriding its variable; a bad flag exits 2 with the usage."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tickets_producer",
-        description=__doc__.split("\n\n", 1)[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = program.parser("python -m tickets_producer", __doc__, variables(Settings), EXIT_CODES)
     parser.add_argument("--count", metavar="N", help="tickets to send (TICKET_COUNT)")
     parser.add_argument("--seed", metavar="N", help="seed of the generator (TICKET_SEED)")
     parser.add_argument("--rate", metavar="N", help="tickets per second, 0 for no limit (TICKETS_PER_SECOND)")
@@ -57,9 +40,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def environment(args: argparse.Namespace) -> dict[str, str]:
-    """The process's environment with the flags given laid over it (validated with the rest)."""
+    """The environment (over ./.env) with the flags given laid over it (validated with the rest)."""
     flags = {"TICKET_COUNT": args.count, "TICKET_SEED": args.seed, "TICKETS_PER_SECOND": args.rate}
-    return {**os.environ, **{name: value for name, value in flags.items() if value is not None}}
+    return {
+        **program.read_environment(),
+        **{name: value for name, value in flags.items() if value is not None},
+    }
 
 
 def without_client_tracebacks(record: logging.LogRecord) -> bool:
@@ -72,8 +58,7 @@ def without_client_tracebacks(record: logging.LogRecord) -> bool:
 
 
 def configure_logging(level: str) -> None:
-    logging.getLogger().setLevel(level)
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    program.start_logging(level, quiet={"kafka": max(logging.WARNING, logging.getLevelName(level))})
     if level != "DEBUG":
         for handler in logging.getLogger().handlers:
             handler.addFilter(without_client_tracebacks)
@@ -81,8 +66,7 @@ def configure_logging(level: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    load_dotenv(".env")  # the working directory's; the environment wins over it
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    program.start_logging()
     try:
         settings = Settings.from_env(environment(args))
     except ConfigError as err:

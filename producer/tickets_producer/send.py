@@ -13,7 +13,6 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
 from tickets_kafka.probe import diagnose, unanswered
-from tickets_kafka.probe import servers as bootstrap_list
 from tickets_producer.settings import DELIVERY_TIMEOUT_MS, LINGER_MS, REQUEST_TIMEOUT_MS, Settings
 from tickets_producer.summary import Acknowledged, Summary
 from tickets_producer.tickets import Ticket, encode_ticket, generate_tickets
@@ -115,7 +114,7 @@ def send_all(
     # One deadline for all the answers. Not flush(timeout): kafka-python applies that timeout to each
     # batch in turn, and a batch the client cannot send at all (no leader, or no producer id once the
     # brokers have lost their controller quorum) is never expired by delivery_timeout_ms, so with
-    # several such batches flush() waited 264 s instead of 130.
+    # several such batches flush() waits a multiple of the deadline.
     if not summary.wait_settled(timeout=ack_timeout):
         log.error(
             "%d acknowledgements still missing after %g s; giving up", len(summary.unsettled), ack_timeout
@@ -126,7 +125,7 @@ def send_all(
 def unreachable_cause(settings: Settings, refusal: str | None) -> str:
     """Why the client could not bootstrap: refused credentials, a TLS mismatch, or no broker."""
     servers = settings.bootstrap_servers
-    if problem := diagnose(servers, settings.security, refusal):
+    if problem := diagnose(settings.servers, settings.security, refusal):
         return f"cannot connect to Kafka at {servers}: {problem}"
     return (
         f"cannot reach Kafka at {servers}: is the broker running (make broker-up, or the redpanda "
@@ -149,8 +148,8 @@ def failure_cause(settings: Settings, summary: Summary) -> str:
             f"{settings.security.describe()} may not write to topic {settings.topic!r} ({refused}): "
             "grant the user WRITE on the topic (an ACL), or use the user that has it"
         )
-    down = unanswered(settings.bootstrap_servers)
-    servers = len(bootstrap_list(settings.bootstrap_servers))
+    down = unanswered(settings.servers)
+    servers = len(settings.servers)
     if down:
         return (
             f"{len(down)} of the {servers} brokers in KAFKA_BOOTSTRAP_SERVERS do not answer "

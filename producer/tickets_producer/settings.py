@@ -1,4 +1,4 @@
-"""The producer's settings, read once from the environment (see the variables in tickets_producer.app)."""
+"""The producer's settings, read once from the environment; `python -m tickets_producer --help` lists them."""
 
 from __future__ import annotations
 
@@ -17,10 +17,25 @@ LINGER_MS = 20  # wait up to 20 ms to fill a batch
 
 @dataclass(frozen=True, kw_only=True)
 class Settings(ClientSettings):
-    ticket_count: int = setting("TICKET_COUNT", Env.whole, 200)
-    ticket_seed: int = setting("TICKET_SEED", Env.whole, 42)
-    tickets_per_second: float = setting("TICKETS_PER_SECOND", Env.number, 0.0)  # 0: no limit
-    ledger_path: Path | None = setting("PRODUCER_LEDGER", Env.path)
+    ticket_count: int = setting("TICKET_COUNT", Env.whole, 200, help="tickets to send per run (--count)")
+    ticket_seed: int = setting(
+        "TICKET_SEED", Env.whole, 42, help="the generator's seed: the same seed, the same tickets (--seed)"
+    )
+    tickets_per_second: float = setting(
+        "TICKETS_PER_SECOND",
+        Env.number,
+        0.0,
+        help="a rate limit; 0: as fast as the broker acknowledges (--rate)",
+    )
+    ledger_path: Path | None = setting(
+        "PRODUCER_LEDGER",
+        Env.path,
+        help='a file for each acknowledged ticket, as a JSON line {"ticket_id", "type"}',
+    )
     delivery_timeout_ms: int = setting(
-        "PRODUCER_DELIVERY_TIMEOUT_MS", Env.whole, DELIVERY_TIMEOUT_MS, minimum=REQUEST_TIMEOUT_MS + LINGER_MS
+        "PRODUCER_DELIVERY_TIMEOUT_MS",
+        Env.whole,
+        DELIVERY_TIMEOUT_MS,
+        minimum=REQUEST_TIMEOUT_MS + LINGER_MS,
+        help=f"how long a ticket is retried until it counts failed (>= {REQUEST_TIMEOUT_MS + LINGER_MS})",
     )

@@ -7,6 +7,9 @@ micro-batch, replaces OUTPUT_DIR/part-00000-<uuid>.json with the complete result
 
     {"type":"ACCOUNT","ticket_count":52}
 
+and appends the batch's counted tickets, and the counts after it, to two Delta tables under
+LAKE_URI (tickets_job.lake).
+
 Each message that is not a valid ticket goes, with its reason, topic, partition and offset, to
 QUARANTINE_DIR/batch-<id>.jsonl instead; such messages are never counted.
 
@@ -18,62 +21,10 @@ action over the batch, idempotently per batch id (tickets_job.sink). Two queries
 would each read the topic and judge a ticket near a time limit at its own moment: it could end in
 both places or in neither.
 
-Environment (also read from an optional `.env` in the working directory):
-    KAFKA_BOOTSTRAP_SERVERS   default localhost:9092
-    KAFKA_TOPIC               default client_tickets
-    OUTPUT_DIR                default data/output/client_tickets
-    QUARANTINE_DIR            default data/output/quarantine
-    QUARANTINE_RETENTION_DAYS default 30: quarantine files older than this are deleted
-    CHECKPOINT_DIR            default data/checkpoints/client_tickets (resume point; make clean resets it)
-    DEDUP_HORIZON_MINUTES     default 1440: a ticket id is remembered this long (event time)
-    IVY_DIR                   default ivy (Spark's dependency cache, and the driver's class archive)
-    CLASS_ARCHIVE             default true: the driver's JVM maps the classes an earlier run archived
-                              (the first run writes the archive when it stops; tickets_job.class_archive)
-    MAX_OFFSETS_PER_TRIGGER   default 200000 (records per micro-batch; make run and compose use 50)
-    MAX_POLL_RECORDS          default 100: records the Kafka client decompresses at once per task
-                              (raise it for throughput when no message inflates to megabytes)
-    TRIGGER_INTERVAL          default "200 milliseconds"
-    SHUFFLE_PARTITIONS        default 2
-    EXPECTED_TICKETS          optional: log "N/N tickets counted" at each multiple of it counted
-    PROGRESS_FILE             optional: append the job's events (started, each micro-batch,
-                              stopped) as JSON lines; tickets_job.progress documents them
-    SPARK_EVENT_LOG_DIR       optional: Spark's event log goes there (every job, stage and task with
-                              its timings; for the history server and tickets_bench.profile)
-    BOUNDED                   default false; true = process what the topic holds, then exit
-    SPARK_MASTER              default local[*]
-    SPARK_DRIVER_MEMORY       default 1g
-    SPARK_UI_PORT             default 4040 (Spark takes the next free port when it is taken); Spark's
-                              metrics for Prometheus at /metrics/prometheus and
-                              /metrics/executors/prometheus on it
-    KAFKA_GROUP_ID            default client-tickets-spark: the consumer group that each durable
-                              micro-batch's end offsets are committed to, for monitoring (lag in
-                              Redpanda Console); off = no commits (tickets_job.group)
-    DLQ_TOPIC                 default <KAFKA_TOPIC>.dlq: every quarantined message, byte for byte,
-                              with its reason in headers; off = none (tickets_job.deadletter)
-    METRICS_PORT              default 9180: the job's metrics for Prometheus (tickets_job.metrics);
-                              off = not served
-    METRICS_BIND              default 127.0.0.1: the address they are served on (0.0.0.0 in Docker)
-    SPARK_BIND_ADDRESS        default 127.0.0.1: the interface the driver's UI, RPC and block-manager
-                              ports listen on (0.0.0.0 in a container that publishes them)
-    SPARK_DRIVER_HOST         optional: the name executors reach the driver at (it then listens on
-                              every interface); for a client-mode driver in a container
-    SPARK_DRIVER_PORT         optional: the driver's RPC port (default: any free one)
-    SPARK_BLOCK_MANAGER_PORT  optional: the driver's and executors' block-manager port (any free one)
-    LOG_LEVEL                 default INFO
-    KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*: TLS and SASL, as tickets_kafka.security says;
-                              they become the Kafka source's kafka.* options
-
 Run:    python -m tickets_job [--bounded]
 Logs:   one line per micro-batch on stderr: rows in = counted + duplicates + quarantined, rows/s,
         tickets counted so far (tickets_job.progress).
 Stops:  on SIGTERM or Ctrl-C, after the running micro-batch, keeping the checkpoint consistent.
-Exits:  0 when stopped or drained (bounded), 1 when the query failed, 2 on bad configuration or
-        flags, when the Kafka connector cannot be resolved (the line names the artifact), when
-        Kafka refuses the job (TLS, authentication, no READ permission on the topic) or when the
-        dead-letter topic does not take the rejected messages (missing, no WRITE), 3 when
-        CHECKPOINT_DIR belongs to an incompatible version of the query, is incomplete, or was read
-        from another topic of the same name (deleted and created again since: its topic ID differs,
-        or it ends before the checkpoint's position).
 """
 
 from __future__ import annotations
@@ -83,13 +34,11 @@ import dataclasses
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 
-from dotenv import load_dotenv
 from pyspark import SparkContext
-from pyspark.errors import StreamingQueryException
+from pyspark.errors import PySparkRuntimeError, StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
@@ -97,22 +46,30 @@ from tickets_job.broker_watch import BrokerWatch, quiet_kafka_clients
 from tickets_job.checkpoint import claim_checkpoint
 from tickets_job.class_archive import ClassArchive
 from tickets_job.deadletter import DeadLetters
-from tickets_job.failures import STARTUP_FAILURES, classify, exit_code, refuse_tls_mismatch
+from tickets_job.errors import EXIT_CODES, SparkUnavailableError
+from tickets_job.failures import STARTUP_FAILURES, classify, refuse_tls_mismatch
 from tickets_job.group import GroupCommitter
+from tickets_job.lake import Lake
+from tickets_job.lease import WriterLease
 from tickets_job.metrics import JobMetrics
 from tickets_job.progress import ProgressLog
-from tickets_job.session import create_session, kafka_options, read_kafka
+from tickets_job.session import create_session, driver_environment, java_packages, kafka_options, read_kafka
 from tickets_job.settings import Settings
 from tickets_job.sink import VerdictSink
+from tickets_job.storage import Folder, check_reachable, open_folder, spark_path
 from tickets_job.topic_identity import TopicIdentity
 from tickets_job.transforms import first_copies, parse_tickets
+from tickets_kafka import program
+from tickets_kafka.settings import variables
 
 log = logging.getLogger(__name__)
 
 QUERY = "client_tickets"
 
 
-def start_query(spark: SparkSession, settings: Settings, sink: VerdictSink) -> StreamingQuery:
+def start_query(
+    spark: SparkSession, settings: Settings, sink: VerdictSink, checkpoint: Folder
+) -> StreamingQuery:
     """Kafka -> parse -> one deduplication for all messages -> the sink; checkpointed in query/."""
     horizon = settings.dedup_horizon_minutes
     judged = first_copies(parse_tickets(read_kafka(spark, settings), horizon), horizon)
@@ -120,7 +77,7 @@ def start_query(spark: SparkSession, settings: Settings, sink: VerdictSink) -> S
         judged.writeStream.queryName(QUERY)
         .outputMode("append")
         .foreachBatch(sink)
-        .option("checkpointLocation", str((settings.checkpoint_dir / "query").resolve()))
+        .option("checkpointLocation", (checkpoint / "query").uri)
     )
     if settings.bounded:
         return writer.trigger(availableNow=True).start()
@@ -156,12 +113,7 @@ def install_stop_handlers(stop: threading.Event) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """--bounded, and --help with the variables and exit codes; a bad flag exits 2 with the usage."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tickets_job",
-        description=__doc__.split("\n\n", 1)[0],
-        epilog=__doc__[__doc__.index("Environment") :],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = program.parser("python -m tickets_job", __doc__, variables(Settings), EXIT_CODES)
     parser.add_argument(
         "--bounded", action="store_true", help="process what the topic holds, then exit (BOUNDED=true)"
     )
@@ -171,16 +123,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def read_settings(argv: list[str] | None) -> Settings:
     """The flags over the environment over ./.env; logging set up at the level they ask for."""
     args = parse_args(argv)
-    load_dotenv(".env")  # the working directory's; the environment wins over it
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    settings = Settings.from_env(os.environ)
+    program.start_logging()
+    settings = Settings.from_env(program.read_environment())
     if args.bounded:
         settings = dataclasses.replace(settings, bounded=True)
-    logging.getLogger().setLevel(settings.log_level)
-    logging.getLogger("py4j").setLevel(logging.WARNING)
     # kafka-python's own lines, at every level: its clients log their whole configuration, the
     # password with it, at DEBUG (their failures reach the job as errors).
-    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    program.start_logging(settings.log_level, quiet={"py4j": logging.WARNING, "kafka": logging.CRITICAL})
     log.debug("settings: %r", settings)  # the password as a mask (tickets_kafka.security.Secret)
     return settings
 
@@ -188,9 +137,14 @@ def read_settings(argv: list[str] | None) -> Settings:
 def start_session(settings: Settings, stop: threading.Event, archive: ClassArchive | None) -> SparkSession:
     """The session, with Ctrl-C (SIGINT to the whole process group; the JVM ignores it) and SIGTERM
     (docker stop) both setting `stop`. Installed again after the session starts: a new SparkContext
-    puts in pyspark's own SIGINT handler, which raises KeyboardInterrupt."""
+    puts in pyspark's own SIGINT handler, which raises KeyboardInterrupt. A JVM that does not start
+    is a SparkUnavailableError (exit 2), not a traceback."""
     install_stop_handlers(stop)
-    spark = create_session(settings, archive)
+    os.environ.update(driver_environment(settings))
+    try:
+        spark = create_session(settings, archive)
+    except PySparkRuntimeError as err:  # the JVM's own lines, just above, say why
+        raise SparkUnavailableError(str(err)) from None
     install_stop_handlers(stop)
     if settings.log_level != "DEBUG":
         quiet_kafka_clients(spark)
@@ -201,7 +155,7 @@ def class_archive(settings: Settings) -> ClassArchive | None:
     """The driver's class archive, beside the Ivy cache (None: CLASS_ARCHIVE=false)."""
     if not settings.class_archive:
         return None
-    return ClassArchive.for_session(settings.ivy_dir / "class-archive", settings.security.java_packages())
+    return ClassArchive.for_session(settings.ivy_dir / "class-archive", java_packages(settings))
 
 
 def monitoring(settings: Settings) -> tuple[GroupCommitter | None, JobMetrics | None]:
@@ -217,10 +171,17 @@ def monitoring(settings: Settings) -> tuple[GroupCommitter | None, JobMetrics | 
 def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     dead_letters = None
+    lease = None
     try:
         settings = read_settings(argv)
         refuse_tls_mismatch(settings)
-        claim_checkpoint(settings.checkpoint_dir)
+        check_reachable("CHECKPOINT_DIR", settings.checkpoint_dir, settings.s3)
+        if settings.lake_uri is not None:
+            check_reachable("LAKE_URI", settings.lake_uri, settings.s3)
+        checkpoint = open_folder(settings.checkpoint_dir, settings.s3)
+        lease = WriterLease(checkpoint)
+        lease.acquire()
+        writer_id = claim_checkpoint(checkpoint)
         if settings.dlq_topic is not None:
             dead_letters = DeadLetters(
                 settings, settings.dlq_topic, kafka_options(settings), settings.max_poll_records
@@ -228,19 +189,21 @@ def main(argv: list[str] | None = None) -> int:
             dead_letters.check()
         archive = class_archive(settings)
         spark = start_session(settings, stop, archive)
-    except tuple(STARTUP_FAILURES) as err:
+    except STARTUP_FAILURES as err:
         log.error("%s", err)
-        return exit_code(err)
+        if lease is not None:
+            lease.release()
+        return err.exit_code
 
-    counts_dir = settings.checkpoint_dir / "counts"
-    identity = TopicIdentity(settings)
+    lake = Lake(spark_path(settings.lake_uri), writer_id) if settings.lake_uri is not None else None
     sink = VerdictSink(
         settings.output_dir,
         settings.quarantine_dir,
-        counts_dir,
+        checkpoint / "counts",
         dead_letters,
-        identity,
+        (lease.check, TopicIdentity(settings, checkpoint).check),
         settings.quarantine_retention_days,
+        lake,
     )
     committer, metrics = monitoring(settings)
     spark.streams.addListener(
@@ -249,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     log.info(
-        "reading %r at %s over %s (%s); counts to %s, quarantine to %s and topic %s, checkpoints in %s",
+        "reading %r at %s over %s (%s); counts to %s, quarantine to %s and topic %s, lake %s, "
+        "checkpoints in %s",
         settings.topic,
         settings.bootstrap_servers,
         settings.security.describe(),
@@ -257,17 +221,19 @@ def main(argv: list[str] | None = None) -> int:
         settings.output_dir,
         settings.quarantine_dir,
         settings.dlq_topic or "(none)",
+        settings.lake_uri or "off",
         settings.checkpoint_dir,
     )
+    lease.keep()
     finished = threading.Event()
     on_probe = metrics.kafka_probed if metrics is not None else None
-    BrokerWatch(settings.bootstrap_servers, finished, on_probe=on_probe).start()
+    BrokerWatch(settings.servers, finished, on_probe=on_probe).start()
     try:
-        run_until_stopped(start_query(spark, settings, sink), stop)
+        run_until_stopped(start_query(spark, settings, sink, checkpoint), stop)
     except StreamingQueryException as err:
         failure = classify(err, settings, sink.failure)
-        log.error("%s", failure.message)
-        return failure.code
+        log.error("%s", failure)
+        return failure.exit_code
     finally:
         finished.set()
         spark.stop()
@@ -275,5 +241,6 @@ def main(argv: list[str] | None = None) -> int:
             archive.keep(SparkContext._gateway.proc)
         if committer is not None:
             committer.close()
+        lease.release()
     log.info("stopped")
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pyspark.sql import SparkSession
 
@@ -40,14 +40,14 @@ class BrokerWatch(threading.Thread):
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        servers: Sequence[str],
         stop: threading.Event,
         probe_every: float = PROBE_EVERY,
         repeat_every: float = REPEAT_EVERY,
         on_probe: Callable[[bool], None] | None = None,
     ) -> None:
         super().__init__(name="broker-watch", daemon=True)
-        self.bootstrap_servers = bootstrap_servers
+        self.servers = servers
         self.stop = stop
         self.probe_every = probe_every
         self.repeat_every = repeat_every
@@ -57,13 +57,13 @@ class BrokerWatch(threading.Thread):
         silent_for = 0.0  # seconds until the next "waiting" line may be logged
         waiting = False
         while True:
-            problem = unreachable(self.bootstrap_servers)
+            problem = unreachable(self.servers)
             if self.on_probe is not None:
                 self.on_probe(problem is None)
             if problem is None and waiting:
-                log.info("Kafka at %s is reachable now", self.bootstrap_servers)
+                log.info("Kafka at %s is reachable now", ",".join(self.servers))
             elif problem is not None and silent_for <= 0:
-                log.warning("waiting for Kafka at %s: not reachable (%s)", self.bootstrap_servers, problem)
+                log.warning("waiting for Kafka at %s: not reachable (%s)", ",".join(self.servers), problem)
                 silent_for = self.repeat_every
             waiting = problem is not None
             silent_for = silent_for - self.probe_every if waiting else 0.0

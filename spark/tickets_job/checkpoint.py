@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 
-from tickets_job.export import replace_file
+from tickets_job.errors import IncompatibleCheckpointError, TopicRecreatedError
+from tickets_job.lease import LEASE
+from tickets_job.storage import Folder
 
 # Bump when a change to the query makes existing checkpoints unusable (state, sources, sinks).
 QUERY_VERSION = 3
@@ -34,27 +35,26 @@ RESET_ADVICE = (
 )
 
 
-class IncompatibleCheckpointError(RuntimeError):
-    """The checkpoint was written by another query; the message names the reset command."""
-
-
-class TopicRecreatedError(RuntimeError):
-    """The topic is not the one the checkpoint was written for; the message names the reset command."""
-
-
-def claim_checkpoint(checkpoint_dir: Path, version: int = QUERY_VERSION) -> None:
-    """Accept an empty or same-version checkpoint folder (marking a new one); refuse any other."""
-    marker = checkpoint_dir / MARKER
-    if marker.is_file():
-        found = json.loads(marker.read_text(encoding="utf-8")).get("query_version")
+def claim_checkpoint(checkpoint_dir: Folder, version: int = QUERY_VERSION) -> str:
+    """Accept an empty or same-version checkpoint folder (marking a new one); refuse any other.
+    Returns the checkpoint's writer ID: a UUID of its own, recorded in pipeline.json, under which the
+    job's writes to the lake are made idempotent (tickets_job.lake)."""
+    text = checkpoint_dir.read_text(MARKER)
+    if text is not None:
+        recorded = json.loads(text)
+        found = recorded.get("query_version")
         if found == version:
-            return
+            if "writer_id" not in recorded:  # recorded before the lake was written
+                recorded["writer_id"] = str(uuid.uuid4())
+                checkpoint_dir.write_text(MARKER, json.dumps(recorded, indent=2) + "\n")
+            return recorded["writer_id"]
         written_by = f"version {found} of the query"
-    elif checkpoint_dir.is_dir() and any(checkpoint_dir.iterdir()):
+    elif not checkpoint_dir.is_empty(ignoring=(LEASE,)):
         written_by = "an earlier version of the query (it has no pipeline.json)"
     else:
-        replace_file(marker, json.dumps({"query_version": version, "query": QUERY}, indent=2) + "\n")
-        return
+        marker = {"query_version": version, "query": QUERY, "writer_id": str(uuid.uuid4())}
+        checkpoint_dir.write_text(MARKER, json.dumps(marker, indent=2) + "\n")
+        return marker["writer_id"]
     raise IncompatibleCheckpointError(
         f"the checkpoint in {checkpoint_dir} was written by {written_by}, and this job runs "
         f"version {version}: resuming from it could lose tickets or count them twice. To start "
@@ -62,12 +62,11 @@ def claim_checkpoint(checkpoint_dir: Path, version: int = QUERY_VERSION) -> None
     )
 
 
-def claim_topic(checkpoint_dir: Path, topic: str, topic_id: uuid.UUID | None) -> None:
+def claim_topic(checkpoint_dir: Folder, topic: str, topic_id: uuid.UUID | None) -> None:
     """Record the topic's ID in pipeline.json (the first time, or for a checkpoint written before
     IDs were recorded); refuse a topic with another ID, and a broker that reports no ID (None) for
     a checkpoint that recorded one. The marker exists: claim_checkpoint wrote it."""
-    marker = checkpoint_dir / MARKER
-    recorded = json.loads(marker.read_text(encoding="utf-8"))
+    recorded = json.loads(checkpoint_dir.read_text(MARKER) or "{}")
     known = recorded.get("topic_id")
     if topic_id is None:
         if known is not None:
@@ -80,7 +79,7 @@ def claim_topic(checkpoint_dir: Path, topic: str, topic_id: uuid.UUID | None) ->
         return
     if known is None:
         claimed = {**recorded, "topic": topic, "topic_id": str(topic_id)}
-        replace_file(marker, json.dumps(claimed, indent=2) + "\n")
+        checkpoint_dir.write_text(MARKER, json.dumps(claimed, indent=2) + "\n")
         return
     if known != str(topic_id):
         raise TopicRecreatedError(

@@ -1,9 +1,8 @@
 """Class-data sharing for the driver's JVM: the classes a run loaded, archived once, mapped by every
 later start instead of being found, read and verified again (Java's AppCDS, a dynamic archive).
 
-Measured on the 200-ticket demo (docs/PERFORMANCE.md): job start -> "query started" 8.4-8.8 s
-without the archive, 5.2-6.5 s with it; -> 200/200 counted 17.5-18.0 s against 13.0-15.5 s. The
-first micro-batch gains too: it loads the Kafka client, RocksDB and the code generator's classes.
+It shortens the job's start and its first micro-batch, which loads the Kafka client, RocksDB and
+the code generator's classes (the figures: docs/PERFORMANCE.md).
 
 The archive lives beside the Ivy cache (IVY_DIR/class-archive/), one per JVM, pyspark and jar set,
 since an archive only fits the JVM and the class path that made it. The first run without one asks

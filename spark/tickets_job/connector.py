@@ -5,7 +5,8 @@ The first start asks Ivy for the packages (KAFKA_CONNECTOR, plus Amazon's IAM lo
 AWS_MSK_IAM) and their dependencies, from Maven Central only (ivysettings.xml says why), into
 IVY_DIR. Ivy runs in a JVM of its own, Spark's own resolution (`spark.jars.packages`) without
 starting Spark, so that its messages can be kept in IVY_DIR/resolve.log and a failure named in one
-line: ConnectorUnavailableError, with the artifact that could not be had.
+line: ConnectorUnavailableError, with the artifact that could not be had (SparkUnavailableError
+when that JVM does not even start: no Java).
 
 The jars Ivy resolved are listed in IVY_DIR/<packages>.jars; every start hands exactly those files to
 Spark (`spark.jars`) and, once they are there, never asks a repository again. A list whose jars are
@@ -26,21 +27,22 @@ from pyspark import SparkConf
 from pyspark.errors import PySparkRuntimeError
 from pyspark.java_gateway import launch_gateway
 
-from tickets_job.export import replace_file
+from tickets_job.atomic_file import replace_file
+from tickets_job.errors import ConnectorUnavailableError, SparkUnavailableError
 
 SCALA_VERSION = "2.13"
 KAFKA_CONNECTOR = f"org.apache.spark:spark-sql-kafka-0-10_{SCALA_VERSION}:{pyspark.__version__}"
+# Never resolved: the AWS SDK's whole `bundle` jar (686 MB), which hadoop-aws asks for; the job
+# asks for the SDK modules S3A needs instead (tickets_job.storage.S3A_PACKAGES).
+EXCLUDED = ("software.amazon.awssdk:bundle",)
 IVY_SETTINGS = Path(__file__).with_name("ivysettings.xml")
 RESOLVE_LOG = "resolve.log"
+IVY_STARTED = ":: resolving dependencies ::"  # in the messages once Ivy runs
 # Ivy's own summary of what failed: "[download failed: commons-logging#commons-logging;1.2!commons-
 # logging.jar]" or "[unresolved dependency: org.apache.spark#spark-sql-kafka-0-10_2.13;9.9.9: not found]".
 IVY_PROBLEM = re.compile(r"(download failed|unresolved dependency): ([^\s\]]+)")
 
 log = logging.getLogger(__name__)
-
-
-class ConnectorUnavailableError(RuntimeError):
-    """Ivy could not resolve a package or one of its dependencies; the message names it."""
 
 
 def manifest(ivy_dir: Path, extras: tuple[str, ...] = ()) -> Path:
@@ -75,6 +77,7 @@ def ivy_conf(ivy_dir: Path, packages: tuple[str, ...]) -> dict[str, str]:
     """Spark's settings for resolving `packages` into `ivy_dir` from Maven Central alone."""
     return {
         "spark.jars.packages": ",".join(packages),
+        "spark.jars.excludes": ",".join(EXCLUDED),
         "spark.jars.ivy": str(ivy_dir.resolve()),
         "spark.jars.ivySettings": str(IVY_SETTINGS),
     }
@@ -85,6 +88,11 @@ def unresolved(ivy_messages: str, packages: tuple[str, ...]) -> str:
     if problem := IVY_PROBLEM.search(ivy_messages):
         return f"{problem[1]}: {problem[2]}"
     return "could not resolve " + ", ".join(packages)
+
+
+def last_lines(messages: str, count: int = 3, limit: int = 300) -> str:
+    """A program's last lines as one: a failed JVM's last words say why (no java, no memory)."""
+    return " | ".join(line.strip() for line in messages.strip().splitlines()[-count:])[-limit:]
 
 
 def resolve_jars(ivy_dir: Path, extras: tuple[str, ...] = ()) -> list[Path]:
@@ -110,6 +118,11 @@ def resolve(ivy_dir: Path, extras: tuple[str, ...]) -> list[Path]:
         except PySparkRuntimeError:
             messages.seek(0)
             said = messages.read().decode("utf-8", "replace")
+            if IVY_STARTED not in said:  # no Ivy: its JVM did not start
+                where = ivy_dir / RESOLVE_LOG
+                raise SparkUnavailableError(
+                    f"{last_lines(said)} (to resolve the Kafka connector; its messages: {where})"
+                ) from None
             raise ConnectorUnavailableError(
                 f"the Kafka connector cannot be resolved: {unresolved(said, packages)} "
                 f"(Ivy's messages: {ivy_dir / RESOLVE_LOG})"

@@ -42,6 +42,7 @@ from kafka import KafkaConsumer
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from tickets_job.errors import DeadLetterError
 from tickets_job.export import UNSAFE
 from tickets_job.java_errors import root_cause
 from tickets_kafka.client import ClientSettings
@@ -60,10 +61,6 @@ RETENTION_MS = 7 * 24 * 3600 * 1000
 DELIVERY_TIMEOUT_SECONDS = 600
 
 _UNSAFE_CLASS = "[" + "".join(f"\\x{{{code:04x}}}" for code in UNSAFE) + "]"
-
-
-class DeadLetterError(RuntimeError):
-    """The dead-letter topic cannot take the rejected messages; nothing of the batch is counted."""
 
 
 def printable_column(text: Column) -> Column:
@@ -148,7 +145,7 @@ class DeadLetters:
         Skipped while no broker answers (the job waits for Kafka) and when the listing itself fails
         (a login or TLS refusal, which the job then reports as Kafka refusing it): the first write
         checks the same."""
-        if first_answering(self.settings.bootstrap_servers) is None:
+        if first_answering(self.settings.servers) is None:
             return
         try:
             lister = KafkaConsumer(**self.settings.kafka_python_args("client-tickets-spark-dlq"))

@@ -12,14 +12,14 @@ recomputes the same complete result and rewrites the same bytes.
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from tickets_job.atomic_file import replace_file
+
 PART_GLOB = "part-00000-*.json"
-FILE_MODE = 0o640  # (less what the umask takes away) every file the job writes: none world-readable
 
 # What a line-based reader (or a terminal) takes for a line end or a command, beyond what JSON
 # itself escapes (C0 controls): DEL, the C1 controls (U+0085 is a line end to some readers) and
@@ -45,27 +45,6 @@ def current_part(output_dir: Path) -> Path | None:
     """The part file now in `output_dir`, if any."""
     parts = sorted(output_dir.glob(PART_GLOB))
     return parts[0] if parts else None
-
-
-def replace_file(target: Path, text: str) -> None:
-    """Give `target` the content `text` in one rename: readers see the old file or the new one."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in target.parent.glob(f".{target.name}.*.tmp"):
-        leftover.unlink()  # left by a writer that was killed mid-write; there is one writer per file
-    # The temporary file is hidden and in the same folder, so the rename stays on one file system.
-    temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-    # Not for every user of the machine: the tickets' counts, the rejected messages' previews.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    with open(descriptor, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, target)
-    directory = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # make the rename itself durable
-    finally:
-        os.close(directory)
 
 
 def write_atomically(output_dir: Path, text: str) -> Path:

@@ -65,7 +65,7 @@ class GroupCommitter:
         while True:
             self.wake.wait()
             self.wake.clear()
-            if (offsets := self._take()) is not None:
+            while (offsets := self._take()) is not None:  # also what came while one was committed
                 self._commit(offsets)
             if self.closing:
                 break

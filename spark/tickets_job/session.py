@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Iterable
 
@@ -10,7 +9,10 @@ from pyspark.sql import DataFrame, SparkSession
 
 from tickets_job.class_archive import ClassArchive
 from tickets_job.connector import resolve_jars
+from tickets_job.lake import DELTA_SESSION
 from tickets_job.settings import Settings
+from tickets_job.storage import S3A_PACKAGES, s3a_conf
+from tickets_job.tables import DELTA_SPARK
 
 ROCKSDB_STATE_STORE = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
@@ -76,25 +78,53 @@ def event_log(settings: Settings) -> dict[str, str]:
     }
 
 
-def create_session(settings: Settings, archive: ClassArchive | None = None) -> SparkSession:
-    """A session with the Kafka connector's jars (and the login module's the security settings
-    need), resolved into IVY_DIR on the first start (ConnectorUnavailableError if they cannot be);
-    with `archive`, the driver's JVM maps or writes it (tickets_job.class_archive)."""
-    jars = resolve_jars(settings.ivy_dir, settings.security.java_packages())
+def java_packages(settings: Settings) -> tuple[str, ...]:
+    """The packages the job needs beside the Kafka connector: the login module the security
+    settings ask for, Delta Lake when the lake is on, S3A when a location is on S3."""
+    packages = settings.security.java_packages()
+    if settings.lake_uri is not None:
+        packages += (DELTA_SPARK,)
+    if settings.uses_s3():
+        packages += S3A_PACKAGES
+    return packages
+
+
+def lake_and_storage(settings: Settings) -> dict[str, str]:
+    """Delta's session settings when the lake is on, S3A's when a location is on S3."""
+    conf = dict(DELTA_SESSION) if settings.lake_uri is not None else {}
+    if settings.uses_s3():
+        conf |= s3a_conf(settings.s3)
+    return conf
+
+
+def driver_environment(settings: Settings) -> dict[str, str]:
+    """The variables the driver's JVM reads as it starts, which a program sets in its environment
+    before it calls create_session."""
+    variables = {}
     if settings.properties_file is not None:
-        # Read by spark-submit as the driver's JVM starts. Every builder setting below is on that
-        # JVM's command line (--conf), where `ps` shows it to any user: the cluster's secret is not.
+        # Read by spark-submit. Every builder setting of create_session is on the JVM's command line
+        # (--conf), where `ps` shows it to any user: the cluster's secret is not.
         properties = shlex.quote(str(settings.properties_file.resolve()))
-        os.environ["PYSPARK_SUBMIT_ARGS"] = f"--properties-file {properties} pyspark-shell"
+        variables["PYSPARK_SUBMIT_ARGS"] = f"--properties-file {properties} pyspark-shell"
     if settings.driver_host is None and settings.bind_address != EVERY_INTERFACE:
-        # Read as the driver's JVM starts: its UI binds there (Spark's WebUI takes no setting).
-        os.environ["SPARK_LOCAL_IP"] = settings.bind_address
+        # The interface the driver's UI binds to (Spark's WebUI takes no setting).
+        variables["SPARK_LOCAL_IP"] = settings.bind_address
+    return variables
+
+
+def create_session(settings: Settings, archive: ClassArchive | None = None) -> SparkSession:
+    """A session with the Kafka connector's jars (and those of `java_packages`), resolved into
+    IVY_DIR on the first start (ConnectorUnavailableError if they cannot be); with `archive`, the
+    driver's JVM maps or writes it (tickets_job.class_archive). The process's environment must hold
+    driver_environment(settings)."""
+    jars = resolve_jars(settings.ivy_dir, java_packages(settings))
     builder = SparkSession.builder.appName("client-tickets").master(settings.master)
     if archive is not None:
         builder = builder.config("spark.driver.extraJavaOptions", archive.java_options())
     for key, value in {
         **driver_address(settings),
         **event_log(settings),
+        **lake_and_storage(settings),
         **PROMETHEUS_METRICS,
         **REDACTION,
     }.items():
@@ -105,6 +135,10 @@ def create_session(settings: Settings, archive: ClassArchive | None = None) -> S
         .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
         .config("spark.ui.port", str(settings.ui_port))
         .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")  # the lake's days (created_date) are UTC days
+        # What Spark and Delta write through Hadoop (the checkpoint, the tables) is not for every
+        # user of the machine either: files 0640, folders 0750 (tickets_job.export.FILE_MODE).
+        .config("spark.hadoop.fs.permissions.umask-mode", "027")
         .config("spark.ui.killEnabled", "false")  # the UI has no login: no one stops the job from it
         # Batches without new data would only advance the deduplication watermark (evicting old
         # ids), which the next batch with data does as well; skipping them saves idle work.
@@ -113,8 +147,8 @@ def create_session(settings: Settings, archive: ClassArchive | None = None) -> S
         # batch checkpoints only its changes instead of a snapshot of the whole state.
         .config("spark.sql.streaming.stateStore.providerClass", ROCKSDB_STATE_STORE)
         .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
-        # Not counting the ids kept saves a lookup per write (Spark's RocksDB tuning advice): a
-        # latency batch 10 % shorter here (docs/PERFORMANCE.md). The UI then shows 0 rows in state.
+        # Not counting the ids kept saves a lookup per write (Spark's RocksDB tuning advice; its
+        # effect: docs/PERFORMANCE.md). The UI then shows 0 rows in state.
         .config("spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows", "false")
         .getOrCreate()
     )

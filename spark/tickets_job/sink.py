@@ -15,6 +15,10 @@ whose dead letters cannot be written counts nothing, and the messages' bytes nev
 driver, which holds a batch's quarantine rows only (at most MAX_OFFSETS_PER_TRIGGER of them, each
 bounded: transforms.quarantine_row).
 
+With the lake (tickets_job.lake), each batch is persisted before it is judged, and a second Spark
+job appends its counted tickets from those persisted rows to the `tickets` table (judging it
+again would run the deduplication twice); the counts after the batch go to `ticket_counts`.
+
 Idempotent per batch id, because Spark runs a batch again after a crash (same id, same offsets,
 same timestamp, same state):
   - the running counts after each batch are kept as CHECKPOINT_DIR/counts/<batch id>.json, and
@@ -22,26 +26,31 @@ same timestamp, same state):
     from whatever a crashed attempt of N left behind;
   - the quarantine file of batch N is named after N and replaced whole;
   - the part file is replaced whole, in one rename, with the counts after N;
-  - the dead letters of N are written again with the same keys (one live copy per key).
+  - the dead letters of N are written again with the same keys (one live copy per key);
+  - the lake's appends of N name N in their commits, and are skipped when the table holds them.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation
 
 from tickets_job.deadletter import DeadLetters
-from tickets_job.export import export_counts, export_rejects, printable, prune_quarantine, replace_file
-from tickets_job.topic_identity import TopicIdentity
+from tickets_job.errors import MissingCountsError
+from tickets_job.export import export_counts, export_rejects, printable, prune_quarantine
+from tickets_job.lake import Lake
+from tickets_job.storage import Folder
 from tickets_job.transforms import verdicts
 
 log = logging.getLogger(__name__)
@@ -50,35 +59,29 @@ log = logging.getLogger(__name__)
 KEEP_BATCHES = 10
 
 
-class MissingCountsError(RuntimeError):
-    """The counts of the previous batch are gone from the checkpoint: the job cannot go on exactly."""
-
-
 class RunningCounts:
     """The counts by type after each micro-batch, one small JSON file per batch id in `folder`."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Folder) -> None:
         self.folder = folder
-
-    def _file(self, batch_id: int) -> Path:
-        return self.folder / f"{batch_id}.json"
 
     def before(self, batch_id: int) -> dict[str, int]:
         """The counts after batch `batch_id - 1`: empty before the first batch of a checkpoint."""
         if batch_id == 0:
             return {}
-        previous = self._file(batch_id - 1)
-        if previous.is_file():
-            return json.loads(previous.read_text(encoding="utf-8"))
+        previous = f"{batch_id - 1}.json"
+        if (text := self.folder.read_text(previous)) is not None:
+            return json.loads(text)
         raise MissingCountsError(
-            f"{previous} is missing, so the counts before micro-batch {batch_id} are unknown"
+            f"{self.folder / previous} is missing, so the counts before micro-batch {batch_id} are unknown"
         )
 
     def save(self, batch_id: int, counts: dict[str, int]) -> None:
-        replace_file(self._file(batch_id), json.dumps(counts, sort_keys=True) + "\n")
-        for old in self.folder.glob("*.json"):
-            if old.stem.isdigit() and int(old.stem) <= batch_id - KEEP_BATCHES:
-                old.unlink()
+        self.folder.write_text(f"{batch_id}.json", json.dumps(counts, sort_keys=True) + "\n")
+        # Batch ids follow one another, so deleting the one that falls out keeps KEEP_BATCHES (one
+        # request, not a listing, on S3).
+        if batch_id >= KEEP_BATCHES:
+            self.folder.delete(f"{batch_id - KEEP_BATCHES}.json")
 
 
 def reason_kind(reason: str) -> str:
@@ -151,17 +154,21 @@ class VerdictSink:
         self,
         output_dir: Path,
         quarantine_dir: Path,
-        counts_dir: Path,
+        counts_dir: Folder,
         dead_letters: DeadLetters | None = None,
-        topic_identity: TopicIdentity | None = None,
+        checks: tuple[Callable[[], None], ...] = (),
         quarantine_days: int | None = None,
+        lake: Lake | None = None,
     ) -> None:
         self.output_dir = output_dir
+        self.lake = lake
         # Quarantine files older than this are deleted at the first batch and whenever a batch
         # writes one (None: kept for ever).
         self.quarantine_days = quarantine_days
         self.pruned_since_start = False
-        self.topic_identity = topic_identity
+        # Called before each micro-batch reads anything (its DataFrame is not run yet): each raises
+        # when the batch must not run (another topic of the same name; the checkpoint's lease lost).
+        self.checks = checks
         self.dead_letters = dead_letters
         self.quarantine_dir = quarantine_dir
         self.counts = RunningCounts(counts_dir)
@@ -179,13 +186,25 @@ class VerdictSink:
             raise
 
     def judge(self, batch: DataFrame, batch_id: int) -> None:
-        if self.topic_identity is not None:
-            self.topic_identity.check()  # before the batch reads anything (its DataFrame is not run yet)
+        for check in self.checks:
+            check()
         clock = Stopwatch()
         counted = Observation(f"verdicts of micro-batch {batch_id}")
-        with clock.step("collect"):  # the Spark job: read, parse, deduplicate, count
-            rejects = [row["reject"].asDict() for row in verdicts(batch, counted).collect()]
-            new = {ticket_type: count for ticket_type, count in counted.get.items() if count}
+        batch_time = datetime.datetime.now(datetime.UTC)
+        if self.lake is not None:
+            # The tickets go to the lake by a second Spark job, which must read the batch that
+            # the first one judged, not judge it again: Spark would run the deduplication twice.
+            batch = batch.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            with clock.step("collect"):  # the Spark job: read, parse, deduplicate, count
+                rejects = [row["reject"].asDict() for row in verdicts(batch, counted).collect()]
+                new = {ticket_type: count for ticket_type, count in counted.get.items() if count}
+            if self.lake is not None and new:
+                with clock.step("lake"):
+                    self.lake.append_tickets(batch, batch_id, batch_time)
+        finally:
+            if self.lake is not None:
+                batch.unpersist()
         rejects.sort(key=lambda reject: (reject["partition"], reject["offset"]))
 
         counts = self.counts.before(batch_id)
@@ -200,6 +219,9 @@ class VerdictSink:
                 for old in prune_quarantine(self.quarantine_dir, self.quarantine_days):
                     log.info("deleted %s: older than %d days", old, self.quarantine_days)
                 self.pruned_since_start = True
+        if self.lake is not None and new:
+            with clock.step("lake_counts"):
+                self.lake.append_counts(batch.sparkSession, counts, batch_id, batch_time)
         with clock.step("counts"):
             self.counts.save(batch_id, counts)
         with clock.step("part"):

@@ -23,6 +23,7 @@ from kafka.admin import KafkaAdminClient
 
 from tickets_job.checkpoint import claim_topic
 from tickets_job.settings import Settings
+from tickets_job.storage import Folder
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,9 @@ def topic_id(settings: Settings) -> uuid.UUID:
 class TopicIdentity:
     """Called by the sink before each micro-batch; looks the topic up at the first one only."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, checkpoint: Folder) -> None:
         self.settings = settings
+        self.checkpoint = checkpoint
         self.checked = False
 
     def check(self) -> None:
@@ -55,7 +57,7 @@ class TopicIdentity:
         if self.checked:
             return
         found = topic_id(self.settings)
-        claim_topic(self.settings.checkpoint_dir, self.settings.topic, None if found == NO_ID else found)
+        claim_topic(self.checkpoint, self.settings.topic, None if found == NO_ID else found)
         if found == NO_ID:
             log.warning(
                 "Kafka at %s reports no ID for topic %r: a topic deleted and created again is caught "

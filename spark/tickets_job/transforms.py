@@ -160,15 +160,14 @@ def first_copies(parsed: DataFrame, horizon_minutes: int) -> DataFrame:
     the horizon comes out. A rejected message is keyed by its own position (topic, partition,
     offset), which no other message has, and timed at the batch's moment (`read_at`): it always
     comes out, and its key is forgotten a horizon later like any other.
-    Only what the verdicts need goes through the operator's shuffle (`raw` only for rejected rows,
-    never a message's whole value; the operator's state keeps only the deduplication keys).
-    Shape: (ticket_id, type, created_at, reject_reason, topic, partition, offset, value_bytes, raw).
+    Only what the verdicts and the lake need goes through the operator's shuffle (`raw` only for
+    rejected rows, never a message's whole value; the operator's state keeps only the deduplication
+    keys).
+    Shape: (ticket columns, reject_reason, topic, partition, offset, value_bytes, raw).
     """
     valid = F.col("reject_reason").isNull()
     keyed = parsed.select(
-        "ticket_id",
-        "type",
-        "created_at",
+        *TICKET_COLUMNS,
         "reject_reason",
         "topic",
         "partition",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Broker
-from tickets_local.stack import SparkCluster
+from tickets_local.brokers import Broker
+from tickets_local.spark_cluster import SparkCluster
 
 FIGURES: list[str] = []  # what the scenarios measured, shown at the end of the run
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
-from tickets_job.session import create_session
+from tickets_job.session import create_session, driver_environment
 from tickets_job.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    spark = create_session(Settings.from_env(os.environ))
+    settings = Settings.from_env(os.environ)
+    os.environ.update(driver_environment(settings))
+    spark = create_session(settings)
     log.info("counted %d", spark.sparkContext.parallelize(range(100), 2).count())
     spark.stop()
 

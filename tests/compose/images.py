@@ -37,6 +37,8 @@ from pathlib import Path
 import pyspark
 
 from tests.stackfiles import ROOT, base_images
+from tickets_kafka import program
+from tickets_local import s3
 
 log = logging.getLogger("images")
 HERE = Path(__file__).resolve().parent
@@ -45,7 +47,13 @@ BASE = "client-tickets-standin/debian:bookworm"
 RELEASE = "bookworm"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # service -> standins/<dir>
-STANDINS = {"producer": "python", "spark": "spark", "redpanda": "redpanda", "prometheus": "prometheus"}
+STANDINS = {
+    "producer": "python",
+    "spark": "spark",
+    "redpanda": "redpanda",
+    "prometheus": "prometheus",
+    "s3": "s3proxy",
+}
 LABEL = "client-tickets.standin"  # images built on a stand-in inherit it
 # Measured on vfs: the stand-ins take 5.7 GB; the two flows then peak at 19 GB more (the stacks'
 # builds, with Compose v2's BuildKit cache), all of which the end of the test gives back.
@@ -146,6 +154,9 @@ def stage_context(name: str, context: Path) -> str:
         link_tree(lib, context / "kafka-lib", skip={".complete"})
         shutil.copyfile(ROOT / "local/kafka" / "log4j2.yaml", context / "log4j2.yaml")
         fingerprint.update(f"kafka {kafka}".encode())
+    if name == "s3proxy":
+        shutil.copyfile(s3.install(), context / "s3proxy")  # the jar the tests' own S3 server runs
+        fingerprint.update(f"s3proxy {s3.VERSION}".encode())
     return fingerprint.hexdigest()[:16]
 
 
@@ -219,7 +230,7 @@ def check_room() -> None:
 
 
 def main() -> int:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    program.start_logging()
     CACHE.mkdir(parents=True, exist_ok=True)
     needed = set(base_images().values())
     remove_builds(keep=needed)

@@ -15,13 +15,16 @@ reset command (the topic's ID differs) -> `make clean` leaves nothing behind.
   (`make up-monitoring`), whose Prometheus scrapes the job and Spark for real.
 
 The first flow also checks the job's consumer group (lag 0 once the counts are in, through
-`rpk group describe`) and that the dead-letter topic exists, compacted.
+`rpk group describe`) and that the dead-letter topic exists, compacted. The cluster, secured and
+lake forms have flows of their own (each test's docstring says what it checks); ivy/ then holds
+S3A's jars too, for the lake form.
 
 Run by `make test-compose` (marker `compose`), after tests/compose/engine.sh and images.py.
 """
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import grp
 import json
@@ -29,6 +32,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -37,12 +41,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import PART_GLOB, copy_ivy, looking, read_counts, wait_until
-from tests.stackfiles import ROOT, from_image
+from tests.harness import command_lines, copy_ivy, looking, read_counts, read_lake
+from tests.stackfiles import LAKE, ROOT, from_image
 from tickets_job.app import QUERY
-from tickets_job.connector import KAFKA_CONNECTOR
-from tickets_job.session import create_session
+from tickets_job.connector import resolve_jars
+from tickets_job.export import PART_GLOB
+from tickets_job.session import java_packages
 from tickets_job.settings import Settings
+from tickets_local.process import wait_until
 
 pytestmark = pytest.mark.compose
 # The streaming query's latency, from Spark's PrometheusServlet (spark.metrics.namespace=client_tickets).
@@ -58,6 +64,9 @@ OVERRIDES = ["tests/compose/override.yml"]
 MONITORING_FILES = ("docker-compose.monitoring.yml",)
 CLUSTER_FILES = ["docker-compose.cluster.yml", "tests/compose/override.cluster.yml"]
 SECURED_FILES = ["docker-compose.secured.yml", "tests/compose/override.secured.yml"]
+LAKE_FILES = ("docker-compose.lake.yml",)
+LAKE_BUCKET = LAKE["services"]["s3"]["environment"]["LAKE_BUCKET"]
+LAKE_URI = LAKE["services"]["spark"]["environment"]["LAKE_URI"]
 
 
 @dataclass
@@ -88,7 +97,11 @@ class User:
 
     def run(self, *command: str, timeout: float = 900) -> str:
         code, output = self.attempt(*command, timeout=timeout)
-        assert code == 0, f"{' '.join(command)} failed:\n{output}"
+        if code != 0:
+            # What the containers said, which the command's own output does not show (a service that
+            # exited at start, say).
+            _, logs = self.attempt(*self.compose, "logs", "--no-color", "--tail", "40", timeout=120)
+            raise AssertionError(f"{' '.join(command)} failed:\n{output}\nthe containers' logs:\n{logs}")
         return output
 
     def attempt(self, *command: str, timeout: float = 900, **env: str) -> tuple[int, str]:
@@ -153,11 +166,10 @@ def total(clone: Path) -> int:
 
 
 def ensure_connector_in_ivy() -> None:
-    """ivy/ with the Kafka connector, as after a first native run: the containers then start offline."""
-    connector = KAFKA_CONNECTOR.replace(":", "_", 1).replace(":", "-")
-    if not (ROOT / "ivy" / "jars" / f"{connector}.jar").is_file():
-        settings = Settings(ivy_dir=ROOT / "ivy")
-        create_session(settings).stop()
+    """ivy/ with the jars the job of each form asks for (the Kafka connector and Delta Lake; S3A too
+    in the lake form), as after native runs: the containers then start offline."""
+    for lake_uri in (Settings().lake_uri, LAKE_URI):
+        resolve_jars(ROOT / "ivy", java_packages(Settings(lake_uri=lake_uri)))
 
 
 def make_clone(where: Path, uid: int, umask: int = 0o022) -> Path:
@@ -258,7 +270,7 @@ TOOLS = {"compose-v2": ["docker", "compose"], "docker-compose-1.29": ["docker-co
 def test_the_compose_files_are_valid_for_the_tool(tool):
     user = user_with(TOOLS[tool], 0, f"config-{tool}")
     user.run(*user.compose, "--file", "docker-compose.yml", "config", "--quiet")
-    for form in ("docker-compose.cluster.yml", "docker-compose.secured.yml"):
+    for form in ("docker-compose.cluster.yml", "docker-compose.secured.yml", *LAKE_FILES):
         user.run(*user.compose, "--file", "docker-compose.yml", "--file", form, "config", "--quiet")
 
 
@@ -422,18 +434,23 @@ def test_the_cluster_form_with_compose_v2(take_down):
 
 
 @contextlib.contextmanager
-def processes_seen(project: str) -> Iterator[list[str]]:
-    """What `docker top` shows of every container of the Compose project, as often as it answers,
-    while the block runs: the process lists in which a password would be read by any user."""
-    seen: list[str] = []
-    listing = ["docker", "ps", "--quiet", f"--filter=label={PROJECT}={project}"]
+def processes_seen(project: str) -> Iterator[set[str]]:
+    """The process arguments that any user could read while the block runs: those of every process
+    of the machine, read from /proc as often as it answers (a container's processes are the
+    machine's), and, when the block ends, the command of every container of the Compose project as
+    Docker recorded it, which holds also for one that ran only for a moment, such as `users`."""
+    seen: set[str] = set()
 
     def look() -> None:
-        for container in subprocess.run(listing, capture_output=True, text=True).stdout.split():
-            seen.append(subprocess.run(["docker", "top", container], capture_output=True, text=True).stdout)
+        seen.update(line.replace(b"\0", b" ").decode(errors="replace") for line in command_lines())
+        time.sleep(0.05)  # some 20 looks a second, not a core of the machine's two
 
     with looking(look):
         yield seen
+    listing = ["docker", "ps", "--all", "--quiet", f"--filter=label={PROJECT}={project}"]
+    containers = subprocess.run(listing, capture_output=True, text=True, check=True).stdout.split()
+    recorded = ["docker", "inspect", "--format", '{{.Path}} {{join .Args " "}}', *containers]
+    seen.update(subprocess.run(recorded, capture_output=True, text=True, check=True).stdout.splitlines())
 
 
 def test_the_secured_form_with_compose_v2(take_down):
@@ -457,7 +474,8 @@ def test_the_secured_form_with_compose_v2(take_down):
 
     user.record("$ docker logs spark", docker_logs("spark"))
     listed = "\n".join(process_lists)
-    assert "tickets_kafka.scram_users producer=/run/secrets/producer_password" in listed  # the watch works
+    assert "-Dlog4j2.configurationFile=/opt/kafka/log4j2.yaml" in listed  # the watch saw the broker's JVM
+    assert "tickets_kafka.scram_users producer=/run/secrets/producer_password" in listed  # and `users`
     assert not [name for name, password in passwords.items() if password in listed], "a password in ps"
     assert part_file(user.clone).stat().st_uid == STRICT_UID
     assert "over SASL_SSL SCRAM-SHA-256 as spark" in docker_logs("spark")
@@ -499,6 +517,76 @@ def test_the_secured_form_with_compose_v2(take_down):
     assert total(user.clone) == 400
     said = (user.clone.parent / "transcript.txt").read_text() + docker_logs("spark") + docker_logs("redpanda")
     assert not [name for name, password in passwords.items() if password in said], "a password in a log"
+
+    user.run("make", "clean")
+    assert_nothing_left()
+
+
+def lake_reader_env(user: User) -> dict[str, str]:
+    """What a user on the host sets to reach the lake form's tables (docs/DOCKER.md)."""
+    return {
+        "LAKE_URI": LAKE_URI,
+        "AWS_ENDPOINT_URL": "http://localhost:9000",
+        "AWS_SHARED_CREDENTIALS_FILE": str(user.clone / "secrets" / "lake_credentials"),
+    }
+
+
+def the_lake(user: User) -> dict[str, str]:
+    """The lake's tickets (id -> type) as delta-rs reads them from the S3 server, with the key pair
+    of the credentials file; its ticket_counts equal to the part file's counts."""
+    credentials = configparser.ConfigParser()
+    credentials.read(user.clone / "secrets" / "lake_credentials")
+    options = {
+        "AWS_ACCESS_KEY_ID": credentials["default"]["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": credentials["default"]["aws_secret_access_key"],
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": "http://localhost:9000",
+        "AWS_ALLOW_HTTP": "true",
+    }
+    lake = read_lake(LAKE_URI, options)
+    assert lake.counts == read_counts(user.clone / "data" / "output" / "client_tickets")
+    return lake.ledger()
+
+
+def test_the_lake_form_with_compose_v2(take_down):
+    """docker-compose.lake.yml: the job's tables and checkpoint on the S3 server, nothing of them
+    under ./data; read from the host with delta-rs and with `python -m tickets_query` as
+    docs/DOCKER.md says; `down` and `up` resume from the checkpoint on S3, every ticket once."""
+    user = user_with(TOOLS["compose-v2"], USER_UID, "lake", more_files=LAKE_FILES)
+    take_down.append(user)
+    shown = user.run("make", "up-lake")
+    assert f"S3 API, the lake's bucket {LAKE_BUCKET}: http://localhost:9000" in shown, shown
+    assert LAKE_URI.startswith(f"s3a://{LAKE_BUCKET}/")
+    wait_for_line("spark", "200/200 tickets counted", timeout=600)
+    user.record("$ docker logs spark", docker_logs("spark"))
+    assert total(user.clone) == 200
+    assert len(the_lake(user)) == 200
+    data = user.clone / "data"
+    kept = [str(path.relative_to(data)) for path in data.rglob("*") if path.is_file()]
+    assert [name for name in kept if name != ".gitkeep" and not name.startswith("output/")] == [], kept
+    assert "local-identity" not in (user.clone / "secrets" / "lake_credentials").read_text()
+
+    query = [
+        sys.executable,
+        "-m",
+        "tickets_query",
+        "--json",
+        "SELECT support_team, count(*) AS n FROM tickets GROUP BY 1",
+    ]
+    env = {"PATH": os.environ["PATH"], "HOME": str(user.home), **lake_reader_env(user)}
+    answer = subprocess.run(query, cwd=user.home, env=env, capture_output=True, text=True, check=True).stdout
+    user.record("$ python " + " ".join(query[1:]), answer)
+    teams = {row["support_team"]: row["n"] for row in map(json.loads, answer.splitlines())}
+    assert sum(teams.values()) == 200 and "Tech Support" in teams, answer
+
+    user.stack("down")  # keeps the volumes: the S3 server's folder, and in it the checkpoint
+    user.run("make", "up-lake")  # the producer sends its 200 (seed 42) again: nothing new
+    wait_for_line("spark", f"query {QUERY} started")
+    assert "sent 200/200, acknowledged 200" in user.stack("run", "--rm", "-e", "TICKET_SEED=7", "producer")
+    wait_for_line("spark", "400/400 tickets counted", timeout=300)
+    user.record("$ docker logs spark", docker_logs("spark"))
+    assert total(user.clone) == 400
+    assert len(the_lake(user)) == 400
 
     user.run("make", "clean")
     assert_nothing_left()

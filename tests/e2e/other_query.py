@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import os
 
-from tickets_job.session import create_session, read_kafka
+from tickets_job.session import create_session, driver_environment, read_kafka
 from tickets_job.settings import Settings
 from tickets_job.transforms import parse_tickets
 
 
 def main() -> None:
     settings = Settings.from_env(os.environ)
+    os.environ.update(driver_environment(settings))
     spark = create_session(settings)
     by_priority = parse_tickets(read_kafka(spark, settings), 1440).groupBy("priority").count()
     query = (
         by_priority.writeStream.outputMode("complete")
         .format("console")
-        .option("checkpointLocation", str(settings.checkpoint_dir / "query"))
+        .option("checkpointLocation", f"{settings.checkpoint_dir}/query")
         .trigger(availableNow=True)
         .start()
     )

@@ -18,7 +18,7 @@ import os
 import sys
 import urllib.request
 
-from tickets_job.session import create_session, read_kafka
+from tickets_job.session import create_session, driver_environment, read_kafka
 from tickets_job.settings import Settings
 
 
@@ -29,6 +29,7 @@ def rest(ui: str, path: str) -> object:
 
 def main() -> None:
     settings = Settings.from_env(os.environ)
+    os.environ.update(driver_environment(settings))
     spark = create_session(settings)
     source = read_kafka(spark, settings)
     explained = io.StringIO()
@@ -36,7 +37,7 @@ def main() -> None:
         source.explain(True)
     query = (
         source.writeStream.format("noop")
-        .option("checkpointLocation", str(settings.checkpoint_dir / "redaction-probe"))
+        .option("checkpointLocation", f"{settings.checkpoint_dir}/redaction-probe")
         .trigger(availableNow=True)
         .start()
     )

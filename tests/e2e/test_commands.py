@@ -17,21 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import (
-    PART_GLOB,
-    ROOT,
-    Broker,
-    Job,
-    StepError,
-    expected_counts,
-    job_env,
-    produce,
-    read_counts,
-    wait_until,
-)
+from tests.harness import expected_counts, produce, read_counts, read_lake
+from tickets_job.export import PART_GLOB
 from tickets_kafka.probe import dial, speaks_kafka, tls_mismatch
 from tickets_kafka.security import KafkaSecurity
-from tickets_local.stack import SparkCluster
+from tickets_local.brokers import Broker
+from tickets_local.jobs import Job, job_env
+from tickets_local.process import ROOT, StepError, wait_until
+from tickets_local.spark_cluster import SparkCluster
 
 pytestmark = pytest.mark.e2e
 
@@ -140,6 +133,8 @@ def test_make_run_script_twice_in_a_row(tmp_path):
     assert set(counts) == {"ACCOUNT", "BILLING", "GENERAL", "TECHNICAL"}
     assert sum(counts.values()) == 300
     assert len(list((tmp_path / "output").glob(PART_GLOB))) == 1
+    # The lake (LAKE_URI's default, data/lake) is reset with the rest: the second run's 300 only.
+    assert len(read_lake(str(tmp_path / "data" / "lake")).ledger()) == 300
     wait_until(lambda: subprocess.run(["pgrep", "-f", str(tmp_path)]).returncode != 0, 30, "no leftovers")
 
 
@@ -370,4 +365,4 @@ def test_a_plain_listener_is_recognised_by_a_kafka_request_not_a_tls_probe(broke
     which it answers, rather than a TLS handshake, which it would log as a broken request."""
     with dial(broker.bootstrap.split(",")[0]) as raw:
         assert speaks_kafka(raw)
-    assert tls_mismatch(broker.bootstrap, KafkaSecurity()) is None
+    assert tls_mismatch([broker.bootstrap], KafkaSecurity()) is None

@@ -3,13 +3,19 @@ resolution that fails names the artifact in one line."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
+import pyspark
 import pytest
 
-from tests.harness import ROOT, Job, copy_ivy, job_env, produce, read_counts
+from tests.harness import copy_ivy, produce, read_counts
 from tickets_job.connector import KAFKA_CONNECTOR, RESOLVE_LOG, ConnectorUnavailableError, resolve_jars
+from tickets_job.storage import S3A_PACKAGES
+from tickets_job.tables import DELTA_SPARK
+from tickets_local.jobs import Job, job_env
+from tickets_local.process import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +39,7 @@ def test_the_connector_is_resolved_once_then_loaded_from_its_jars(broker, topic,
     produce(broker, topic, 20, seed=15)
     first = Job(env, tmp_path / "first.log").start()
     assert first.wait() == 0, first.log()[-3000:]
-    assert f"resolving {KAFKA_CONNECTOR} through Ivy" in first.log()
+    assert f"resolving {KAFKA_CONNECTOR} through Ivy" in first.log()  # the lake off (job_env)
     assert ":: resolving dependencies ::" in (ivy / RESOLVE_LOG).read_text()
     second = Job(env, tmp_path / "second.log").start()
     assert second.wait() == 0
@@ -79,3 +85,17 @@ def test_a_package_that_cannot_be_resolved_is_named_in_one_line(tmp_path):
     assert "unresolved dependency: org.example.tickets#no-such-artifact;0.0.1" in message
     assert "\n" not in message
     assert str(tmp_path / "ivy" / RESOLVE_LOG) in message
+
+
+def test_delta_and_s3a_resolve_and_delta_is_built_for_the_installed_spark():
+    """The pins held together by the artifacts themselves: the Delta pom Ivy resolved declares the
+    Spark that pyspark is, and the lake's packages resolve without the AWS SDK's bundle jar."""
+    ivy = ROOT / "ivy"
+    jars = resolve_jars(ivy, (DELTA_SPARK, *S3A_PACKAGES))
+    group, artifact, version = DELTA_SPARK.split(":")
+    pom = (ivy / "cache" / group / artifact / f"ivy-{version}.xml").read_text()
+    [spark] = re.findall(r'<dependency org="org.apache.spark" name="spark-sql_2.13" rev="([^"]+)"', pom)
+    assert spark == pyspark.__version__
+    names = {jar.name for jar in jars}
+    assert {f"io.delta_delta-spark_2.13-{version}.jar", "org.apache.hadoop_hadoop-aws-3.5.0.jar"} <= names
+    assert not any(name.startswith("software.amazon.awssdk_bundle") for name in names)

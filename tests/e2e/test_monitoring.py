@@ -16,21 +16,11 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from tests.e2e.test_reliability import MALFORMED
-from tests.harness import (
-    ROOT,
-    Broker,
-    Job,
-    group_lag,
-    job_env,
-    produce,
-    produce_raw,
-    read_counts,
-    read_quarantine,
-    read_records,
-    wait_until,
-)
+from tests.harness import group_lag, produce, produce_raw, read_counts, read_quarantine, read_records
 from tickets_job.app import QUERY
-from tickets_local.process import free_port
+from tickets_local.brokers import Broker
+from tickets_local.jobs import Job, job_env
+from tickets_local.process import ROOT, free_port, wait_until
 from tickets_local.prometheus import STACK_CONFIG, LocalPrometheus, dashboard_queries
 from tickets_producer.tickets import iso_utc, utc_now
 

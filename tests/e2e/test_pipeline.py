@@ -6,14 +6,19 @@ The ledger is the producer's set of acknowledged ids; the exported counts must e
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import subprocess
+import sys
 from collections import Counter
 
 import pytest
 
-from tests.harness import PART_GLOB, Job, console_consume, expected_counts, job_env, produce, read_counts
+from tests.harness import console_consume, expected_counts, produce, read_counts, read_lake
+from tickets_job.export import PART_GLOB
+from tickets_job.transforms import SUPPORT_TEAMS
+from tickets_local.jobs import Job, job_env, lake_env
 from tickets_local.process import free_port
 
 pytestmark = pytest.mark.e2e
@@ -22,7 +27,7 @@ LINE = re.compile(r'^\{"type":"(ACCOUNT|BILLING|GENERAL|TECHNICAL)","ticket_coun
 
 
 def test_exported_counts_equal_the_ledger_in_the_documented_format(broker, topic, workdir):
-    env = job_env(broker, topic, workdir, EXPECTED_TICKETS="200", MAX_OFFSETS_PER_TRIGGER="50")
+    env = lake_env(broker, topic, workdir, EXPECTED_TICKETS="200", MAX_OFFSETS_PER_TRIGGER="50")
     job = Job(env, workdir / "job.log").start()
     ledger = produce(broker, topic, 200, seed=101)
 
@@ -41,6 +46,21 @@ def test_exported_counts_equal_the_ledger_in_the_documented_format(broker, topic
     assert len(batches) >= 4, "MAX_OFFSETS_PER_TRIGGER=50 should spread 200 tickets over several batches"
     assert all(int(batch["rows"]) <= 50 for batch in batches)
     assert int(batches[-1]["total"]) == 200
+
+    # The lake, read by delta-rs: each ticket once, the counts' history ending at the part file's.
+    lake = read_lake(job.lake)
+    assert lake.ledger() == ledger
+    assert lake.counts == expected_counts(ledger)
+    # make query's module over the same tables: the default query, then SQL of the user's own.
+    query = [sys.executable, "-m", "tickets_query"]
+    env = {**os.environ, "LAKE_URI": job.lake}
+    by_team = subprocess.run(query, env=env, capture_output=True, text=True, check=True).stdout
+    assert by_team.splitlines()[0].split() == ["support_team", "priority", "tickets"]
+    assert by_team.endswith("(16 rows)\n"), by_team  # 4 teams x 4 priorities, all created just now
+    sql = "SELECT support_team, count(*) AS n FROM tickets GROUP BY ALL"
+    rows = subprocess.run([*query, "--json", sql], env=env, capture_output=True, text=True, check=True)
+    teams = {row["support_team"]: row["n"] for row in map(json.loads, rows.stdout.splitlines())}
+    assert teams == {SUPPORT_TEAMS[t]: n for t, n in expected_counts(ledger).items()}
 
 
 def listening(process_group: int) -> set[str]:

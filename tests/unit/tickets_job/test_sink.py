@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from tickets_job.export import PART_GLOB
 from tickets_job.sink import MissingCountsError, RunningCounts, VerdictSink
+from tickets_job.storage import LocalFolder
 
 COLUMNS = (
     "ticket_id string, type string, created_at timestamp, reject_reason string, topic string, "
@@ -37,7 +38,7 @@ def outputs(tmp_path) -> dict[str, str]:
 
 
 def test_each_batch_adds_to_the_counts_of_the_one_before(spark, tmp_path):
-    sink = VerdictSink(tmp_path / "out", tmp_path / "quarantine", tmp_path / "counts")
+    sink = VerdictSink(tmp_path / "out", tmp_path / "quarantine", LocalFolder(tmp_path / "counts"))
     sink(judged(spark, 0, ["BILLING", "BILLING", "GENERAL"], rejects=2), 0)
     sink(judged(spark, 10, ["BILLING", "ACCOUNT"]), 1)
     part = next((tmp_path / "out").glob(PART_GLOB))
@@ -53,19 +54,19 @@ def test_each_batch_adds_to_the_counts_of_the_one_before(spark, tmp_path):
 
 
 def test_a_batch_run_again_after_a_crash_leaves_the_same_bytes(spark, tmp_path):
-    sink = VerdictSink(tmp_path / "out", tmp_path / "quarantine", tmp_path / "counts")
+    sink = VerdictSink(tmp_path / "out", tmp_path / "quarantine", LocalFolder(tmp_path / "counts"))
     sink(judged(spark, 0, ["BILLING"]), 0)
     sink(judged(spark, 10, ["TECHNICAL", "BILLING"], rejects=1), 1)
     before = outputs(tmp_path)
     # A new process (the old one was killed after the sink wrote batch 1, before Spark committed it).
-    VerdictSink(tmp_path / "out", tmp_path / "quarantine", tmp_path / "counts")(
+    VerdictSink(tmp_path / "out", tmp_path / "quarantine", LocalFolder(tmp_path / "counts"))(
         judged(spark, 10, ["TECHNICAL", "BILLING"], rejects=1), 1
     )
     assert outputs(tmp_path) == before
 
 
 def test_missing_counts_of_the_previous_batch_stop_the_job(tmp_path):
-    counts = RunningCounts(tmp_path / "counts")
+    counts = RunningCounts(LocalFolder(tmp_path / "counts"))
     assert counts.before(0) == {}
     counts.save(0, {"BILLING": 2})
     assert counts.before(1) == {"BILLING": 2}
@@ -74,7 +75,7 @@ def test_missing_counts_of_the_previous_batch_stop_the_job(tmp_path):
 
 
 def test_only_the_last_batches_are_kept(tmp_path):
-    counts = RunningCounts(tmp_path / "counts")
+    counts = RunningCounts(LocalFolder(tmp_path / "counts"))
     for batch_id in range(25):
         counts.save(batch_id, {"BILLING": batch_id})
     assert sorted(int(path.stem) for path in (tmp_path / "counts").iterdir()) == list(range(15, 25))
@@ -88,7 +89,7 @@ def test_quarantine_files_older_than_the_retention_are_deleted(spark, tmp_path):
         path.write_text('{"reason": "empty value"}\n')
         stamp = time.time() - days * 86400
         os.utime(path, (stamp, stamp))
-    sink = VerdictSink(tmp_path / "out", quarantine, tmp_path / "counts", quarantine_days=30)
+    sink = VerdictSink(tmp_path / "out", quarantine, LocalFolder(tmp_path / "counts"), quarantine_days=30)
     sink(judged(spark, 0, ["BILLING"]), 0)  # the first batch prunes, rejects or not
     assert sorted(path.name for path in quarantine.iterdir()) == [recent.name]
     stamp = time.time() - 31 * 86400

@@ -26,7 +26,7 @@ def test_brokers_that_do_not_answer_are_named_as_the_cause():
         summary = Summary(requested=3)
         summary.expect("t1")
         summary.settle("t1", failed="KafkaTimeoutError('expired')")
-        assert unanswered(settings.bootstrap_servers) == [down]
+        assert unanswered(settings.servers) == [down]
         cause = failure_cause(settings, summary)
     assert cause.startswith(f"1 of the 2 brokers in KAFKA_BOOTSTRAP_SERVERS do not answer ({down})")
     assert "not enough in-sync replicas" in cause

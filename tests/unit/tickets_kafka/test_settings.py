@@ -11,9 +11,8 @@ from tickets_job.session import driver_address
 from tickets_job.settings import JVM_MEMORY, SPARK_INTERVAL
 from tickets_job.settings import Settings as JobSettings
 from tickets_kafka.settings import ConfigError
+from tickets_local.process import ROOT
 from tickets_producer.settings import Settings as ProducerSettings
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_producer_defaults():
@@ -72,7 +71,8 @@ def test_job_defaults():
     settings = JobSettings.from_env({})
     assert settings == JobSettings()
     assert settings.output_dir == Path("data/output/client_tickets")
-    assert settings.checkpoint_dir == Path("data/checkpoints/client_tickets")
+    assert settings.checkpoint_dir == "data/checkpoints/client_tickets"
+    assert settings.lake_uri == "data/lake"
     assert settings.max_offsets_per_trigger == 200_000
     assert not settings.bounded
 
@@ -91,7 +91,7 @@ def test_job_reads_its_variables():
     )
     assert (settings.output_dir, settings.checkpoint_dir, settings.ivy_dir) == (
         Path("/out"),
-        Path("/cp"),
+        "/cp",
         Path("/ivy"),
     )
     assert (settings.max_offsets_per_trigger, settings.trigger_interval) == (10000, "500 milliseconds")
@@ -197,3 +197,29 @@ def test_the_kafka_source_decompresses_max_poll_records_at_a_time():
     assert JobSettings.from_env({"MAX_POLL_RECORDS": "500"}).max_poll_records == 500
     with pytest.raises(ConfigError, match=r"MAX_POLL_RECORDS='0' must be >= 1"):
         JobSettings.from_env({"MAX_POLL_RECORDS": "0"})
+
+
+@pytest.mark.parametrize(
+    ("variables", "checkpoint", "lake"),
+    [
+        (
+            {"CHECKPOINT_DIR": "s3a://tickets-lake/checkpoints/x", "LAKE_URI": "s3a://tickets-lake"},
+            "s3a://tickets-lake/checkpoints/x",
+            "s3a://tickets-lake",
+        ),
+        ({"LAKE_URI": "off"}, "data/checkpoints/client_tickets", None),
+        ({"LAKE_URI": "/srv/lake/"}, "data/checkpoints/client_tickets", "/srv/lake/"),
+    ],
+)
+def test_locations_are_local_paths_or_s3a_uris(variables, checkpoint, lake):
+    settings = JobSettings.from_env(variables)
+    assert (settings.checkpoint_dir, settings.lake_uri) == (checkpoint, lake)
+    assert settings.uses_s3() == ("s3a://" in checkpoint + (lake or ""))
+
+
+@pytest.mark.parametrize(
+    "uri", ["s3a://Tickets/x", "s3a://ab/x", "s3://tickets/x", "s3a://tickets//x", "s3a://", "gs://b/x"]
+)
+def test_a_malformed_location_is_refused_naming_the_setting(uri):
+    with pytest.raises(ConfigError, match=rf"LAKE_URI='{re.escape(uri)}' is not a local path or s3a://"):
+        JobSettings.from_env({"LAKE_URI": uri})

@@ -5,8 +5,8 @@ import os
 import stat
 import threading
 
-from tests.harness import PART_GLOB
 from tickets_job.export import (
+    PART_GLOB,
     current_part,
     export_counts,
     export_rejects,

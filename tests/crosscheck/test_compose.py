@@ -17,10 +17,12 @@ from typing import Any
 import pyspark
 import pytest
 
+from tests.harness import RecordingEnv
 from tests.stackfiles import (
     CLUSTER,
     CLUSTER_FILE,
     COMPOSE,
+    LAKE,
     ROOT,
     arg_default,
     dockerfile,
@@ -29,23 +31,13 @@ from tests.stackfiles import (
 )
 from tickets_job.connector import KAFKA_CONNECTOR
 from tickets_job.settings import Settings as JobSettings
+from tickets_job.storage import is_s3
+from tickets_local import env_example, s3
 from tickets_local.run import DEMO_OFFSETS_PER_TRIGGER
 from tickets_producer.settings import Settings as ProducerSettings
 
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 SETTINGS = {"producer": ProducerSettings, "spark": JobSettings}
-
-
-class RecordingEnv(dict):
-    """An empty environment that remembers every variable a settings reader asks for."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked: set[str] = set()
-
-    def get(self, key: str, default: object = None) -> object:
-        self.asked.add(key)
-        return super().get(key, default)
 
 
 def variables_read_by(service: str) -> set[str]:
@@ -80,10 +72,14 @@ def documented_variables() -> set[str]:
 # --- the checks --------------------------------------------------------------------------------
 
 
+# Read by AWS's standard credential chain (botocore's, S3A's), not by the job's settings.
+AWS_CHAIN = {"AWS_SHARED_CREDENTIALS_FILE"}
+
+
 def unknown_variables(compose: dict) -> Iterator[str]:
     """Variables set for a service whose code never reads them (a typo or a rename)."""
     for service in SETTINGS:
-        for name in set(environment(compose, service)) - variables_read_by(service):
+        for name in set(environment(compose, service)) - variables_read_by(service) - AWS_CHAIN:
             yield f"{service}: {name} is set in compose but the code does not read it"
 
 
@@ -96,15 +92,24 @@ def paths_outside_volumes(compose: dict) -> Iterator[str]:
         if volume.startswith("./")
     ]
     settings = driver_settings(compose)
-    for path in (settings.output_dir, settings.quarantine_dir, settings.checkpoint_dir, settings.ivy_dir):
+    for path in (
+        settings.output_dir,
+        settings.quarantine_dir,
+        settings.checkpoint_dir,
+        settings.lake_uri,
+        settings.ivy_dir,
+    ):
+        if is_s3(str(path)):
+            continue  # on the S3 server's volume (the lake form)
         absolute = workdir / str(path)
         if not any(absolute.is_relative_to(mount) for mount in mounts):
             yield f"spark writes {absolute}, which is on no mounted volume {mounts}"
 
 
-def test_the_real_stack_has_no_problems():
-    assert list(unknown_variables(COMPOSE)) == []
-    assert list(paths_outside_volumes(COMPOSE)) == []
+@pytest.mark.parametrize("compose", [COMPOSE, LAKE], ids=["docker-compose.yml", "the lake form"])
+def test_the_real_stack_has_no_problems(compose):
+    assert list(unknown_variables(compose)) == []
+    assert list(paths_outside_volumes(compose)) == []
 
 
 def test_a_renamed_variable_is_caught():
@@ -120,7 +125,7 @@ def test_a_removed_volume_is_caught():
     broken = copy.deepcopy(COMPOSE)
     broken["services"]["spark"]["volumes"].remove("./data:/app/data")
     problems = list(paths_outside_volumes(broken))
-    assert len(problems) == 3  # the output, the quarantine and the checkpoint
+    assert len(problems) == 4  # the output, the quarantine, the checkpoint and the lake
     assert all("/app/data/" in problem for problem in problems)
 
 
@@ -299,7 +304,7 @@ def not_shared_with_the_driver(compose: dict, service: str) -> Iterator[str]:
     the driver's path, from the same host folder."""
     driver = compose["services"]["spark"]
     settings = driver_settings(compose)
-    for path in (settings.checkpoint_dir, settings.output_dir):
+    for path in (Path(settings.checkpoint_dir), Path(settings.lake_uri), settings.output_dir):
         mount = next(v for v in driver["volumes"] if path.is_relative_to(v.split(":")[1]))
         if mount not in compose["services"][service].get("volumes", []):
             yield f"{service} does not mount {mount}: its executors cannot write {path}"
@@ -316,7 +321,7 @@ def test_the_cluster_stack_has_no_problems():
 def test_a_worker_without_the_data_folder_is_caught():
     broken = copy.deepcopy(CLUSTER)
     broken["services"]["spark-worker-2"]["volumes"] = []
-    assert len(list(not_shared_with_the_driver(broken, "spark-worker-2"))) == 2
+    assert len(list(not_shared_with_the_driver(broken, "spark-worker-2"))) == 3
 
 
 def test_three_brokers_one_founder_and_every_client_knows_all_three():
@@ -398,6 +403,10 @@ def changed_by_a_copy(text: str) -> dict[str, object]:
     return {key: after[key] for key in before if after[key] != before[key]}
 
 
+def test_env_example_is_what_the_settings_generate():
+    assert (ROOT / ".env.example").read_text() == env_example.render(), "run make env-example"
+
+
 def test_copying_env_example_to_dotenv_changes_nothing():
     assert changed_by_a_copy((ROOT / ".env.example").read_text()) == {}
 
@@ -436,3 +445,47 @@ def test_the_demo_batch_size_and_the_redpanda_tag_are_the_same_wherever_they_are
     written = [m for text in texts for m in re.findall(r"\$\{REDPANDA_VERSION:-([^}]+)\}", text)]
     written += re.findall(r"^#REDPANDA_VERSION=(\S+)$", (ROOT / ".env.example").read_text(), re.M)
     assert len(written) >= 4 and set(written) == {tag}, written
+
+
+# --- the lake form: docker-compose.lake.yml laid over docker-compose.yml ----------------------------
+
+LAKE_SERVICES: dict[str, dict[str, Any]] = LAKE["services"]
+
+
+def test_the_lake_forms_job_keeps_its_tables_and_checkpoint_in_the_bucket_the_s3_server_makes():
+    server = LAKE_SERVICES["s3"]
+    bucket = server["environment"]["LAKE_BUCKET"]
+    settings = driver_settings(LAKE)
+    assert settings.lake_uri.startswith(f"s3a://{bucket}/")
+    assert settings.checkpoint_dir.startswith(f"s3a://{bucket}/")
+    port = server["environment"]["S3PROXY_ENDPOINT"].rsplit(":", 1)[1]
+    assert settings.aws_endpoint == f"http://s3:{port}" and settings.aws_region
+    assert server["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert f"/dev/tcp/127.0.0.1/{port}" in server["healthcheck"]["test"][-1]
+    assert LAKE_SERVICES["spark"]["depends_on"]["s3"]["condition"] == "service_healthy"
+
+
+def test_the_lake_forms_key_pair_is_one_credentials_file_for_both_sides():
+    assert LAKE["secrets"] == {"lake_credentials": {"file": "./secrets/lake_credentials"}}
+    for service in ("s3", "spark"):
+        assert LAKE_SERVICES[service]["secrets"] == ["lake_credentials"], service
+    assert environment(LAKE, "spark")["AWS_SHARED_CREDENTIALS_FILE"] == "/run/secrets/lake_credentials"
+    start = (ROOT / "lake" / "start-s3.sh").read_text()
+    assert "credentials=/run/secrets/lake_credentials" in start
+    assert "./lake/start-s3.sh:/usr/local/bin/start-s3.sh:ro" in LAKE_SERVICES["s3"]["volumes"]
+    assert LAKE_SERVICES["s3"]["entrypoint"][-1] == "/usr/local/bin/start-s3.sh"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "aws_access_key_id" in makefile and "aws_secret_access_key" in makefile
+
+
+def test_the_s3_image_is_the_s3_server_the_tests_run():
+    assert interpolate(LAKE_SERVICES["s3"]["image"]) == f"andrewgaul/s3proxy:s3proxy-{s3.VERSION}"
+
+
+def test_make_down_and_clean_know_every_form_and_lint_checks_each():
+    makefile = (ROOT / "Makefile").read_text()
+    forms = {path.name for path in ROOT.glob("docker-compose*.yml")}
+    listed = re.search(r"^ALL_STACK_FILES := ((?:.*\\\n)*.*)$", makefile, re.M)[1]
+    assert set(re.findall(r"--file (\S+)", listed)) == forms
+    linted = re.search(r"\$\(DCLINT\) (.*?) --max-warnings", makefile)[1]
+    assert set(linted.split()) == forms

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from tickets_bench.profile import breakdown
-from tickets_bench.report import TARGETS, tables
+from tickets_bench.report import TARGETS, lake_report, tables
 from tickets_bench.results import Results, median_by, repeat
 
 
@@ -30,6 +30,27 @@ def test_targets_are_judged_on_the_median_and_the_table_shows_the_spread():
     [target] = [t for t in TARGETS if t.marks == "latency.p50.steady"]
     assert target.check(results.figures) == (0.9, True)
     assert "| latency p50 | 0.90 | 0.70 to 1.60 | - | s |" in tables(results.figures, {})
+
+
+def test_the_lake_report_shows_only_the_lakes_figures_and_judges_its_targets():
+    results = Results()
+    results.add("lake.cost.local", "tables local against none", [30.0, 20.0, 24.0], "% slower")
+    results.add("lake.latency_sustained.p50", "p50, tables on", 1.6, "s")
+    results.add("latency.p50.steady", "latency p50", 0.9, "s")
+    report = lake_report(results.figures, "Written by a test.")
+    assert "| tables local against none | 24.00 | 20.00 to 30.00 | % slower |" in report
+    assert "latency p50 |" not in report
+    assert (
+        "| the Delta tables on local disk: the job slower by, %, largest backlog | <= 25 | 24.00 | yes |"
+        in report
+    )
+    assert "tables on, s | <= 1.5 | 1.60 | **no** |" in report
+    assert (
+        "on the S3 server: the job slower by, %, largest backlog | <= 25 | - | - |" in report
+    )  # not measured
+    assert "| lake" not in tables(results.figures, {}) and "tables local against none" in tables(
+        results.figures, {}
+    )
 
 
 def batch_event(batch: int, add: int, collect: float) -> dict:

@@ -12,20 +12,19 @@ import socket
 import struct
 import subprocess
 import threading
-from pathlib import Path
 
 import pytest
 from kafka.net.sasl import get_sasl_mechanism
 
 from tickets_job.connector import resolve_jars
 from tickets_job.settings import Settings as JobSettings
-from tickets_kafka import scram_users
+from tickets_kafka import program, scram_users
 from tickets_kafka.probe import diagnose, tls_mismatch
 from tickets_kafka.security import KafkaSecurity, Secret
 from tickets_kafka.settings import ConfigError, Env
+from tickets_local.process import ROOT
 from tickets_producer.settings import Settings as ProducerSettings
 
-ROOT = Path(__file__).resolve().parents[2]
 SASL_SSL = {
     "KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
     "KAFKA_SASL_USERNAME": "tickets-job",
@@ -70,8 +69,9 @@ def test_every_kafka_python_client_gets_the_servers_its_name_and_the_login(monke
     assert args["client_id"] == "client-tickets-spark-dlq"
     assert args["sasl_plain_username"] == "tickets-job"
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
-    monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    ProducerSettings.from_env(MSK_IAM).kafka_python_args("ticket-producer")
+    for name, value in {**MSK_IAM, "AWS_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(name, value)
+    ProducerSettings.from_env(program.read_environment()).kafka_python_args("ticket-producer")
     assert os.environ["AWS_DEFAULT_REGION"] == "eu-west-1"  # botocore's name, for kafka-python's login
 
 
@@ -228,7 +228,7 @@ def test_nobody_listening_is_left_to_the_caller():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = f"127.0.0.1:{probe.getsockname()[1]}"
-    assert diagnose(free, KafkaSecurity()) is None
+    assert diagnose([free], KafkaSecurity()) is None
 
 
 def test_a_plaintext_client_at_a_kafka_listener_needs_no_tls_probe():
@@ -236,20 +236,20 @@ def test_a_plaintext_client_at_a_kafka_listener_needs_no_tls_probe():
         connection.recv(64)
         connection.sendall(struct.pack(">ii", 100, 7))  # size, the request's correlation id
 
-    assert tls_mismatch(serve(answer), KafkaSecurity()) is None
+    assert tls_mismatch([serve(answer)], KafkaSecurity()) is None
 
 
 def test_a_tls_client_at_a_plaintext_listener_is_told_so():
     server = serve(lambda connection: connection.recv(1024))  # answers no TLS handshake
     security, _ = read({"KAFKA_SECURITY_PROTOCOL": "SSL"})
-    said = diagnose(server, security)
+    said = diagnose([server], security)
     assert said is not None and "TLS handshake with 127.0.0.1 failed" in said
 
 
 def test_a_sasl_login_refused_after_a_good_handshake_is_named_authentication():
     server = serve(lambda connection: None)  # accepts, then closes
     security, _ = read({**SASL_SSL, "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"})
-    said = diagnose(server, security, refusal="invalid credentials")
+    said = diagnose([server], security, refusal="invalid credentials")
     assert said is not None
     assert said.startswith(f"authentication failed: {server} accepts the connection but not the login")
     assert "(invalid credentials)" in said
@@ -267,7 +267,7 @@ def test_a_mechanism_the_broker_does_not_offer_is_named_with_those_it_does():
         {**SASL_SSL, "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "PLAIN"}
     )
     server = serve(answer)
-    said = diagnose(server, security)
+    said = diagnose([server], security)
     assert said == (
         f"{server} does not offer the login SASL_PLAINTEXT PLAIN as tickets-job (it offers SCRAM-SHA-256): "
         "check KAFKA_SASL_MECHANISM"

@@ -1,0 +1,5 @@
+import sys
+
+from tickets_query.app import main
+
+sys.exit(main())
