@@ -92,13 +92,11 @@ class WriterLease:
             if found is None:  # released meanwhile: try again
                 continue
             text, version = found
-            if not self._stale(text, version):
+            if (gone := self._gone(text, version)) is None:
                 raise self._in_use(text)
             taken = self.folder.replace_text(LEASE, self._text(), version)
             if taken is not None:
-                log.warning(
-                    "took over the checkpoint's lease, not renewed for %.0f s: %s", self.ttl, text.strip()
-                )
+                log.warning("took over the checkpoint's lease, %s: %s", gone, text.strip())
                 self.version = taken
                 return
         self.version = created
@@ -119,15 +117,15 @@ class WriterLease:
         lock_file.flush()
         self._lock_file = lock_file  # held until the process ends or `release`
 
-    def _stale(self, text: str, version: str) -> bool:
-        """Whether the lease `text` at `version` is left by a job that is gone: its process is not
-        running on this machine, or it is not renewed within the TTL."""
+    def _gone(self, text: str, version: str) -> str | None:
+        """Why the lease `text` at `version` is left by a job that is gone (its process is not
+        running on this machine, or it is not renewed within the TTL); None while its job runs."""
         try:
             holder = json.loads(text)
         except ValueError:
             holder = {}
         if holder.get("host") == self.holder["host"] and not process_runs(int(holder.get("pid", 0))):
-            return True
+            return "its process on this machine is gone"
         log.info(
             "the checkpoint's lease is held (%s): waiting up to %.0f s for a renewal", text.strip(), self.ttl
         )
@@ -135,9 +133,11 @@ class WriterLease:
         while self.clock() < deadline:
             self.sleep(min(1.0, self.renew_every / 5))
             found = self.folder.read_versioned(LEASE)
-            if found is None or found[1] != version:
-                return found is None  # released (take it) or renewed (held)
-        return True
+            if found is None:
+                return "released meanwhile"
+            if found[1] != version:
+                return None  # renewed: held
+        return f"not renewed for {self.ttl:.0f} s"
 
     def _in_use(self, held: str) -> CheckpointInUseError:
         return CheckpointInUseError(

@@ -85,7 +85,7 @@ def test_a_renewed_lease_refuses_the_second_job():
     assert clock.now <= 12
 
 
-def test_an_unrenewed_lease_is_taken_over_and_its_holder_stops_at_its_next_batch():
+def test_an_unrenewed_lease_is_taken_over_and_its_holder_stops_at_its_next_batch(caplog):
     folder, clock = ConditionalFolder(), Clock()
     first = lease(folder, clock)
     first.acquire()
@@ -94,6 +94,7 @@ def test_an_unrenewed_lease_is_taken_over_and_its_holder_stops_at_its_next_batch
     second = lease(folder, clock)
     second.acquire()  # the first was cut off: no renewal for 30 s
     assert clock.now >= 30
+    assert "took over the checkpoint's lease, not renewed for 30 s" in caplog.text
     assert json.loads(folder.files[LEASE][0])["owner"] == second.holder["owner"]
     assert not first.renew()
     with pytest.raises(CheckpointInUseError, match="was taken over by another job"):
@@ -102,7 +103,7 @@ def test_an_unrenewed_lease_is_taken_over_and_its_holder_stops_at_its_next_batch
     assert LEASE in folder.files
 
 
-def test_a_lease_of_a_process_of_this_machine_that_is_gone_is_taken_at_once():
+def test_a_lease_of_a_process_of_this_machine_that_is_gone_is_taken_at_once(caplog):
     folder, clock = ConditionalFolder(), Clock()
     killed = lease(folder, clock)
     killed.acquire()
@@ -110,6 +111,7 @@ def test_a_lease_of_a_process_of_this_machine_that_is_gone_is_taken_at_once():
     folder.files[LEASE] = (json.dumps({**json.loads(text), "pid": 2**22 + 1}), version)  # no such pid
     lease(folder, clock).acquire()
     assert clock.now == 0
+    assert "took over the checkpoint's lease, its process on this machine is gone" in caplog.text
 
 
 def test_a_clean_stop_releases_the_lease():
