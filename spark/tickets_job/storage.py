@@ -209,11 +209,8 @@ class S3Folder:
         return f"{self.prefix}/{name}" if self.prefix else name
 
     def read_text(self, name: str) -> str | None:
-        try:
-            found = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
-        except self.client.exceptions.NoSuchKey:
-            return None
-        return found["Body"].read().decode("utf-8")
+        found = self.read_versioned(name)
+        return None if found is None else found[0]
 
     def read_versioned(self, name: str) -> tuple[str, str] | None:
         try:
